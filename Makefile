@@ -1,0 +1,39 @@
+# Quick start: `make demo` and `make test`. Both create .venv on first use and install into it.
+PYTHON ?= python3.11
+VENV ?= .venv
+# Pinned so pip takes the CPU wheel here; override e.g. `make TORCH=torch==2.13.0+cu126 test`.
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev,export
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.lrnet-installed
+
+.PHONY: install demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs only when the project metadata or the pins change.
+$(STAMP): $(BIN)/python pyproject.toml Makefile
+	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/lrnet demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
