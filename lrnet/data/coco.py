@@ -1,0 +1,134 @@
+"""COCO JSON (AI-TOD's form): reader and writer.
+
+Categories sorted by id become class indices 0..K-1 (`category_ids` keeps the original ids).
+Annotations with `iscrowd: 1` or `ignore: 1` become ignore regions. Image sizes come from the JSON,
+so annotations can be read without the images (conversion, statistics). An ignore region is written
+once per category as `iscrowd: 1`, because pycocotools matches crowd regions per category and an
+ignore region must absorb detections of every class; reading such a file back merges them again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lrnet.data.source import DetectionRecord, DetectionSource, SkipCounter, dedupe_boxes, dedupe_regions
+
+
+def _resolve_image(file_name: str, images_dir: Path) -> str:
+    p = Path(file_name)
+    if p.is_absolute():
+        return str(p)
+    candidate = images_dir / p
+    if not candidate.exists() and (images_dir / p.name).exists():
+        candidate = images_dir / p.name
+    return str(candidate)
+
+
+def read_coco(json_path: str | Path, images_dir: str | Path | None = None) -> DetectionSource:
+    """Read a COCO detection JSON; `images_dir` defaults to the JSON's folder."""
+    json_path = Path(json_path)
+    if not json_path.is_file():
+        raise FileNotFoundError(f"COCO annotation file {json_path} does not exist")
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{json_path}: not valid JSON ({exc})") from exc
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise ValueError(f"{json_path}: missing the '{key}' list of a COCO detection file")
+    images_dir = Path(images_dir) if images_dir is not None else json_path.parent
+    cats = sorted(data["categories"], key=lambda c: c["id"])
+    category_ids = [int(c["id"]) for c in cats]
+    names = [str(c.get("name", c["id"])) for c in cats]
+    index_of = {cid: i for i, cid in enumerate(category_ids)}
+    per_image: dict[int, list] = {int(im["id"]): [] for im in data["images"]}
+    counter = SkipCounter()
+    for ann in data["annotations"]:
+        if int(ann["image_id"]) in per_image:
+            per_image[int(ann["image_id"])].append(ann)
+    records = []
+    for im in data["images"]:
+        iid = int(im["id"])
+        width, height = int(im["width"]), int(im["height"])
+        boxes, cls, ignore = [], [], []
+        for ann in per_image[iid]:
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            if w <= 0 or h <= 0:
+                counter.drop(f"{json_path} (annotation {ann.get('id')})", "zero size")
+                continue
+            xyxy = [max(x, 0.0), max(y, 0.0), min(x + w, width), min(y + h, height)]
+            if xyxy[2] <= xyxy[0] or xyxy[3] <= xyxy[1]:
+                counter.drop(f"{json_path} (annotation {ann.get('id')})", "outside the image")
+                continue
+            if ann.get("iscrowd", 0) or ann.get("ignore", 0):
+                ignore.append(xyxy)
+            elif int(ann["category_id"]) not in index_of:
+                counter.drop(
+                    f"{json_path} (annotation {ann.get('id')})", "unknown class", str(ann["category_id"])
+                )
+            else:
+                boxes.append(xyxy)
+                cls.append(index_of[int(ann["category_id"])])
+        b, c, n_dup = dedupe_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.array(cls, np.int64))
+        if n_dup:
+            counter.drop(f"{json_path} (image {iid})", "duplicate", "", n_dup)
+        ign = dedupe_regions(np.array(ignore, np.float32).reshape(-1, 4))
+        records.append(
+            DetectionRecord(_resolve_image(im["file_name"], images_dir), width, height, b, c, ign, iid)
+        )
+    return DetectionSource(records, names, category_ids, root=str(images_dir), counter=counter)
+
+
+def source_to_coco(source: DetectionSource, file_names: list[str] | None = None) -> dict:
+    """COCO dict of a source in original pixels: bbox xywh, area = w*h, iscrowd = 1 for ignore regions."""
+    images, annotations = [], []
+    ann_id = 1
+    for i, r in enumerate(source.records):
+        images.append(
+            {
+                "id": int(r.image_id),
+                "file_name": file_names[i] if file_names is not None else r.im_file,
+                "width": int(r.width),
+                "height": int(r.height),
+            }
+        )
+        entries = [(b, int(source.category_ids[c]), 0) for b, c in zip(r.boxes.tolist(), r.cls.tolist())]
+        entries += [(b, int(cid), 1) for b in r.ignore.tolist() for cid in source.category_ids]
+        for b, cid, crowd in entries:
+            x, y = round(b[0], 4), round(b[1], 4)
+            w, h = round(b[2] - b[0], 4), round(b[3] - b[1], 4)
+            annotations.append(
+                {
+                    "id": ann_id,
+                    "image_id": int(r.image_id),
+                    "category_id": cid,
+                    "bbox": [x, y, w, h],
+                    "area": round(w * h, 4),
+                    "iscrowd": crowd,
+                    "segmentation": [],
+                }
+            )
+            ann_id += 1
+    categories = [
+        {"id": int(cid), "name": name, "supercategory": name}
+        for cid, name in zip(source.category_ids, source.names)
+    ]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def write_coco(source: DetectionSource, json_path: str | Path, relative_to: str | Path | None = None) -> Path:
+    """Write a COCO JSON; image `file_name`s are made relative to `relative_to` (default the JSON folder)."""
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    base = Path(relative_to) if relative_to is not None else json_path.parent
+    names = []
+    for r in source.records:
+        try:
+            names.append(Path(r.im_file).resolve().relative_to(base.resolve()).as_posix())
+        except ValueError:
+            names.append(str(Path(r.im_file).resolve()))
+    json_path.write_text(json.dumps(source_to_coco(source, names)), encoding="utf-8")
+    return json_path

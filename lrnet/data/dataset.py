@@ -1,0 +1,221 @@
+"""`DetectionDataset`: images + boxes of one split, letterboxed and (in training) augmented.
+
+Samples follow docs/ARCHITECTURE.md. Augmentation randomness is a pure function of
+(seed, epoch, index), so results do not depend on the number of workers or their order.
+An index may be an int or a `(index, epoch, mosaic)` tuple; the loader's sampler sends tuples so
+that `set_epoch` and `close_mosaic` reach persistent worker processes too.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lrnet.data.augment import (
+    AugmentConfig,
+    augment_hsv,
+    filter_boxes,
+    flip_lr,
+    flip_ud,
+    letterbox,
+    mosaic4,
+    random_affine,
+)
+from lrnet.data.coco import source_to_coco
+from lrnet.data.formats import load_dataset_source
+from lrnet.data.source import DetectionSource, read_image_size
+
+
+def verify_images(source: DetectionSource) -> None:
+    """Drop records whose image is missing, unreadable or truncated, counting them in `source.counter`."""
+    kept = []
+    for r in source.records:
+        try:
+            read_image_size(r.im_file)
+        except FileNotFoundError:
+            source.counter.skip(r.im_file, "missing image")
+            continue
+        except (ValueError, OSError) as exc:
+            source.counter.skip(r.im_file, "unreadable image", str(exc))
+            continue
+        kept.append(r)
+    source.records = kept
+    source.images_verified = True
+
+
+class DetectionDataset(Dataset):
+    """A detection split read through `load_dataset_source`.
+
+    Args:
+        data: data YAML / COCO JSON / folder / DetectionSource (see `lrnet.data.formats`).
+        split: "train", "val" or "test".
+        imgsz: square output size, a multiple of 32.
+        augment: training augmentation (mosaic, affine, HSV, flips) on or off.
+        hyp: augmentation hyper-parameters (YOLOv8 defaults).
+        seed: base seed of the augmentation randomness.
+        grey_ignore: fill ignore regions with the pad value (default: when augmenting).
+    """
+
+    def __init__(
+        self,
+        data,
+        split: str = "train",
+        imgsz: int = 640,
+        augment: bool = False,
+        hyp: AugmentConfig | None = None,
+        seed: int = 0,
+        grey_ignore: bool | None = None,
+        verbose: bool = True,
+    ) -> None:
+        if imgsz % 32:
+            raise ValueError(
+                f"imgsz must be a multiple of 32, got {imgsz} (try {max(32, round(imgsz / 32) * 32)})"
+            )
+        self.source = load_dataset_source(data, split, verbose=verbose)
+        if not self.source.images_verified:
+            verify_images(self.source)
+        if verbose and sum(self.source.counter.skipped.values()):
+            total = len(self.source) + sum(self.source.counter.skipped.values())
+            print(self.source.counter.summary(total, f"{data} [{split}]"))
+        if len(self.source) == 0:
+            raise ValueError(f"{data} [{split}]: no usable images")
+        self.split = split
+        self.imgsz = imgsz
+        self.augment = augment
+        self.hyp = hyp or AugmentConfig()
+        self.seed = seed
+        self.grey_ignore = augment if grey_ignore is None else grey_ignore
+        self.epoch = 0
+        self.mosaic = augment and self.hyp.mosaic > 0
+        self.runtime_failures = 0
+
+    @property
+    def records(self):
+        return self.source.records
+
+    @property
+    def names(self) -> list[str]:
+        return self.source.names
+
+    @property
+    def nc(self) -> int:
+        return len(self.source.names)
+
+    @property
+    def category_ids(self) -> list[int]:
+        return self.source.category_ids
+
+    def __len__(self) -> int:
+        return len(self.source.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation randomness of `epoch` (for int indices; the loader sends it too)."""
+        self.epoch = int(epoch)
+
+    def close_mosaic(self) -> None:
+        """Turn mosaic off (YOLOv8 does this for the last `hyp.close_mosaic` epochs)."""
+        self.mosaic = False
+
+    def coco_gt(self) -> dict:
+        """COCO ground truth of the split in original pixels (ignore regions as iscrowd=1)."""
+        return source_to_coco(self.source)
+
+    # -- loading -------------------------------------------------------------------------------
+    def load_image(self, i: int):
+        """Read image `i` (BGR), grey out its ignore regions, resize its long side to imgsz.
+
+        Returns (img, boxes scaled to it, cls, (h0, w0), index actually used); an image that fails
+        to decode is replaced by the next one, with a warning.
+        """
+        n = len(self)
+        for attempt in range(n):
+            j = (i + attempt) % n
+            r = self.records[j]
+            img = cv2.imread(r.im_file, cv2.IMREAD_COLOR)
+            if img is not None:
+                break
+            self.runtime_failures += 1
+            warnings.warn(f"cannot decode {r.im_file}; using the next image instead", stacklevel=2)
+        else:
+            raise RuntimeError(f"no image of {self.source.root or 'the data set'} can be decoded")
+        h0, w0 = img.shape[:2]
+        if self.grey_ignore and len(r.ignore):
+            sx, sy = w0 / r.width, h0 / r.height
+            for x1, y1, x2, y2 in r.ignore.tolist():
+                img[int(y1 * sy) : int(np.ceil(y2 * sy)), int(x1 * sx) : int(np.ceil(x2 * sx))] = (
+                    self.hyp.pad_value
+                )
+        scale = self.imgsz / max(h0, w0)
+        if scale != 1:
+            interp = cv2.INTER_LINEAR if (self.augment or scale > 1) else cv2.INTER_AREA
+            img = cv2.resize(
+                img, (max(1, round(w0 * scale)), max(1, round(h0 * scale))), interpolation=interp
+            )
+        h, w = img.shape[:2]
+        boxes = r.boxes * np.array([w / r.width, h / r.height] * 2, np.float32)
+        return img, boxes, r.cls.copy(), (h0, w0), j
+
+    # -- samples -------------------------------------------------------------------------------
+    def __getitem__(self, key):
+        if isinstance(key, (tuple, list)):
+            index, epoch, mosaic = int(key[0]), int(key[1]), bool(key[2])
+        else:
+            index, epoch, mosaic = int(key), self.epoch, self.mosaic
+        rng = np.random.default_rng([self.seed, epoch, index])
+        img, boxes, cls, ori_shape, j = self.load_image(index)
+        r = self.records[j]
+        img_lb, (rh, rw), (padw, padh) = letterbox(img, self.imgsz, self.hyp.pad_value)
+        boxes_lb = boxes.copy()
+        boxes_lb[:, [0, 2]] += padw
+        boxes_lb[:, [1, 3]] += padh
+        # The loaded image was already resized, so combine both steps into the ratio to the original.
+        h_load, w_load = img.shape[:2]
+        ratio = (h_load * rh / ori_shape[0], w_load * rw / ori_shape[1])
+        if self.augment:
+            img_out, boxes_out, cls = self._augment(index, img, boxes, cls, img_lb, boxes_lb, rng, mosaic)
+        else:
+            img_out, boxes_out = img_lb, boxes_lb
+        rgb = np.ascontiguousarray(img_out[:, :, ::-1].transpose(2, 0, 1))
+        return {
+            "img": torch.from_numpy(rgb),
+            "cls": torch.from_numpy(np.ascontiguousarray(cls, dtype=np.int64)),
+            "bboxes": torch.from_numpy(np.ascontiguousarray(boxes_out, dtype=np.float32)).reshape(-1, 4),
+            "im_file": r.im_file,
+            "ori_shape": ori_shape,
+            "ratio_pad": (ratio, (padw, padh)),
+            "image_id": int(r.image_id),
+        }
+
+    def _augment(self, index, img, boxes, cls, img_lb, boxes_lb, rng, mosaic):
+        hyp, s = self.hyp, self.imgsz
+        if mosaic and rng.random() < hyp.mosaic:
+            others = rng.integers(0, len(self), size=3)
+            pieces = [(img, boxes, cls)] + [self.load_image(int(k))[:3] for k in others]
+            canvas, vis, full, cls = mosaic4(pieces, s, rng, hyp.pad_value)
+        else:
+            canvas, vis, full = img_lb, boxes_lb, boxes_lb.copy()
+        img_out, vis, full = random_affine(canvas, vis, full, s, rng, hyp)
+        vis, full, cls = filter_boxes(vis, full, cls, hyp.min_box_side, hyp.min_area_frac)
+        img_out = augment_hsv(img_out, rng, hyp.hsv_h, hyp.hsv_s, hyp.hsv_v)
+        if rng.random() < hyp.fliplr:
+            img_out, vis = flip_lr(img_out, vis)
+        if rng.random() < hyp.flipud:
+            img_out, vis = flip_ud(img_out, vis)
+        return img_out, vis, cls
+
+    @staticmethod
+    def collate_fn(batch: list[dict]) -> dict:
+        from lrnet.data.loader import collate_fn
+
+        return collate_fn(batch)
+
+
+def build_dataset(data, split: str = "train", imgsz: int = 640, augment: bool | None = None, **kwargs):
+    """Convenience: a `DetectionDataset` with augmentation on for the train split by default."""
+    if augment is None:
+        augment = split == "train"
+    return DetectionDataset(data, split=split, imgsz=imgsz, augment=augment, **kwargs)

@@ -1,0 +1,158 @@
+"""The one in-memory form of a detection data set split, shared by every reader and writer.
+
+Readers (`yolo.py`, `coco.py`, `visdrone.py`, `voc.py`) build a `DetectionSource`; writers turn
+one back into files; converters are a reader plus a writer.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class DetectionRecord:
+    """One image: its path, size and boxes in original pixels.
+
+    `boxes` float32 (N, 4) xyxy, `cls` int64 (N,) 0-based contiguous class indices, `ignore`
+    float32 (M, 4) xyxy regions that are neither targets nor false positives (VisDrone category 0,
+    COCO iscrowd, VOC difficult).
+    """
+
+    im_file: str
+    width: int
+    height: int
+    boxes: np.ndarray
+    cls: np.ndarray
+    ignore: np.ndarray
+    image_id: int
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        self.cls = np.asarray(self.cls, dtype=np.int64).reshape(-1)
+        self.ignore = np.asarray(self.ignore, dtype=np.float32).reshape(-1, 4)
+        if len(self.boxes) != len(self.cls):
+            raise ValueError(f"{self.im_file}: {len(self.boxes)} boxes but {len(self.cls)} classes")
+
+
+@dataclass
+class SkipCounter:
+    """Counts skipped images and dropped boxes by reason, and prints a one-line summary."""
+
+    skipped: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+
+    def skip(self, path: str | Path, reason: str, detail: str = "") -> None:
+        """Record one skipped image and warn naming the file."""
+        self.skipped[reason] += 1
+        warnings.warn(f"skipping {path}: {reason}{': ' + detail if detail else ''}", stacklevel=3)
+
+    def drop(self, path: str | Path, reason: str, detail: str = "", count: int = 1) -> None:
+        """Record `count` dropped boxes of one image and warn naming the file."""
+        self.dropped[reason] += count
+        warnings.warn(
+            f"{path}: dropped {count} box(es): {reason}{': ' + detail if detail else ''}", stacklevel=3
+        )
+
+    def merge(self, other: SkipCounter) -> None:
+        self.skipped.update(other.skipped)
+        self.dropped.update(other.dropped)
+
+    def summary(self, total: int, name: str = "") -> str:
+        """One line: "skipped 3 of 1000 images: 2 unreadable, 1 bad labels; dropped ..."."""
+        n_skip = sum(self.skipped.values())
+        head = f"{name}: " if name else ""
+        text = f"{head}skipped {n_skip} of {total} images"
+        if n_skip:
+            text += ": " + ", ".join(f"{v} {k}" for k, v in sorted(self.skipped.items()))
+        if self.dropped:
+            text += "; dropped boxes: " + ", ".join(f"{v} {k}" for k, v in sorted(self.dropped.items()))
+        return text
+
+
+@dataclass
+class DetectionSource:
+    """A data set split: records, class names and the COCO category id of each class index."""
+
+    records: list[DetectionRecord]
+    names: list[str]
+    category_ids: list[int]
+    root: str = ""
+    images_verified: bool = False
+    cache_file: str = ""
+    counter: SkipCounter = field(default_factory=SkipCounter)
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.category_ids):
+            raise ValueError(f"{len(self.names)} class names but {len(self.category_ids)} category ids")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def num_boxes(self) -> int:
+        return int(sum(len(r.boxes) for r in self.records))
+
+
+def dedupe_boxes(boxes: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Remove exact duplicate (class, box) rows, keeping first-occurrence order."""
+    if len(boxes) < 2:
+        return boxes, cls, 0
+    rows = np.concatenate([cls[:, None].astype(np.float64), boxes.astype(np.float64)], axis=1)
+    _, first = np.unique(rows, axis=0, return_index=True)
+    keep = np.sort(first)
+    return boxes[keep], cls[keep], len(boxes) - len(keep)
+
+
+def dedupe_regions(boxes: np.ndarray) -> np.ndarray:
+    """Remove exact duplicate ignore regions."""
+    if len(boxes) < 2:
+        return boxes
+    _, first = np.unique(boxes, axis=0, return_index=True)
+    return boxes[np.sort(first)]
+
+
+def clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Clip xyxy boxes to the image, in place on a copy."""
+    out = boxes.copy()
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
+    return out
+
+
+def read_image_size(path: str | Path) -> tuple[int, int]:
+    """Return (width, height) from the image header; raise ValueError for unreadable or truncated files.
+
+    Reads only the header (Pillow) plus, for JPEG, the end-of-image marker, so it is cheap enough to
+    run on every image when a data set is indexed.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            fmt = im.format
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # Pillow raises several types for corrupt files
+        raise ValueError(f"unreadable image ({exc.__class__.__name__}: {exc})") from exc
+    if width < 1 or height < 1:
+        raise ValueError(f"image has size {width}x{height}")
+    if fmt == "JPEG":
+        with open(path, "rb") as f:
+            f.seek(-2, 2)
+            if f.read() != b"\xff\xd9":
+                raise ValueError("truncated JPEG (no end-of-image marker)")
+    elif fmt == "PNG":
+        with open(path, "rb") as f:
+            f.seek(-8, 2)
+            if f.read()[:4] != b"IEND":
+                raise ValueError("truncated PNG (no IEND chunk)")
+    return int(width), int(height)
