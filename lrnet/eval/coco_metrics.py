@@ -1,0 +1,201 @@
+"""COCO-style detection metrics under the AI-TOD and COCO protocols (SPEC.md section 6).
+
+Matching is pycocotools' `COCOeval`, configured with the protocol's area ranges and max
+detections. Each metric is read directly from `eval["precision"]` / `eval["recall"]` for the right
+area range and the last max-detections setting (`summarize()` hard-codes COCO's indices). A bin
+with no ground truth reports -1, as pycocotools does. An object's bin comes from its annotation's
+`area` field (the official protocol), not from its box.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+AREA_MAX = 1e10
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Area ranges (label, metric suffix, [lo, hi] in pixels^2) and max detections of a protocol."""
+
+    area_ranges: tuple[tuple[str, str, tuple[float, float]], ...]
+    max_dets: tuple[int, ...]
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "aitod": Protocol(
+        area_ranges=(
+            ("all", "", (0.0, AREA_MAX)),
+            ("verytiny", "vt", (0.0, 8.0**2)),
+            ("tiny", "t", (8.0**2, 16.0**2)),
+            ("small", "s", (16.0**2, 32.0**2)),
+            ("medium", "m", (32.0**2, AREA_MAX)),
+        ),
+        max_dets=(1, 100, 1500),
+    ),
+    "coco": Protocol(
+        area_ranges=(
+            ("all", "", (0.0, AREA_MAX)),
+            ("small", "s", (0.0, 32.0**2)),
+            ("medium", "m", (32.0**2, 96.0**2)),
+            ("large", "l", (96.0**2, AREA_MAX)),
+        ),
+        max_dets=(1, 10, 100),
+    ),
+}
+
+
+def _mean_valid(values: np.ndarray) -> float:
+    """Mean over entries > -1 (pycocotools marks 'no ground truth' with -1); -1 if none."""
+    valid = values[values > -1]
+    return float(valid.mean()) if valid.size else -1.0
+
+
+def _load_json(path: Path, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} file not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def _prepare_gt(gt: str | Path | dict, source: str) -> dict:
+    """A validated deep copy of COCO ground truth with `iscrowd` and `area` filled in."""
+    data = _load_json(Path(gt), "ground-truth") if isinstance(gt, (str, Path)) else copy.deepcopy(gt)
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: ground truth must be a COCO JSON object, got {type(data).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"{source}: ground truth has no '{key}' list")
+    image_ids = {img.get("id") for img in data["images"]}
+    category_ids = {cat.get("id") for cat in data["categories"]}
+    for i, ann in enumerate(data["annotations"]):
+        where = f"{source}: annotations[{i}]"
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            raise ValueError(f"{where}: 'bbox' must be [x, y, w, h], got {bbox!r}")
+        if ann.get("image_id") not in image_ids:
+            raise ValueError(f"{where}: image_id {ann.get('image_id')!r} is not in 'images'")
+        if ann.get("category_id") not in category_ids:
+            raise ValueError(f"{where}: category_id {ann.get('category_id')!r} is not in 'categories'")
+        ann.setdefault("iscrowd", 0)
+        ann.setdefault("area", float(bbox[2]) * float(bbox[3]))  # converters write w*h
+        ann.setdefault("id", i + 1)
+    return data
+
+
+def _prepare_detections(dt: str | Path | list, gt: dict, source: str) -> list[dict]:
+    """Validated detection results [{image_id, category_id, bbox [x, y, w, h], score}, ...]."""
+    data = _load_json(Path(dt), "detections") if isinstance(dt, (str, Path)) else dt
+    if not isinstance(data, list):
+        raise ValueError(f"{source}: detections must be a JSON list of results, got {type(data).__name__}")
+    image_ids = {img["id"] for img in gt["images"]}
+    category_ids = {cat["id"] for cat in gt["categories"]}
+    out = []
+    for i, det in enumerate(data):
+        where = f"{source}: detection [{i}]"
+        if not isinstance(det, dict):
+            raise ValueError(f"{where}: must be an object, got {type(det).__name__}")
+        bbox = det.get("bbox")
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            raise ValueError(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bbox!r}")
+        if det.get("image_id") not in image_ids:
+            raise ValueError(f"{where}: image_id {det.get('image_id')!r} is not in the ground truth")
+        if det.get("category_id") not in category_ids:
+            raise ValueError(
+                f"{where}: category_id {det.get('category_id')!r} is not a ground-truth category "
+                f"(known: {sorted(category_ids)[:10]}...)"
+            )
+        score = det.get("score")
+        if not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise ValueError(f"{where}: 'score' must be a finite number, got {score!r}")
+        out.append(
+            {
+                "image_id": det["image_id"],
+                "category_id": det["category_id"],
+                "bbox": [float(v) for v in bbox],
+                "score": float(score),
+            }
+        )
+    return out
+
+
+def _run_cocoeval(gt: dict, detections: list[dict], protocol: Protocol):
+    """Evaluate and accumulate with pycocotools, its prints silenced; returns the COCOeval."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        if detections:
+            coco_dt = coco_gt.loadRes(detections)
+        else:  # loadRes cannot take an empty list; an empty result set is valid (all zeros)
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": gt["images"], "categories": gt["categories"], "annotations": []}
+            coco_dt.createIndex()
+        evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        evaluator.params.areaRng = [list(rng) for _, _, rng in protocol.area_ranges]
+        evaluator.params.areaRngLbl = [label for label, _, _ in protocol.area_ranges]
+        evaluator.params.maxDets = list(protocol.max_dets)
+        evaluator.evaluate()
+        evaluator.accumulate()
+    return evaluator
+
+
+def coco_metrics(
+    gt: str | Path | dict,
+    detections: str | Path | list,
+    protocol: str = "aitod",
+) -> dict[str, Any]:
+    """COCO-style AP/AR of `detections` against `gt` under the "aitod" or "coco" protocol.
+
+    `gt`: COCO ground-truth JSON path or dict; `detections`: COCO results JSON path or list.
+    Returns fractions in [0, 1] (-1 for a bin without ground truth): `AP`, `AP50`, `AP75`, then
+    `AP<bin>` per area bin (aitod: vt, t, s, m; coco: s, m, l), `AR` and `AR<bin>` (recall at the
+    last max-detections), and `per_class`: {class name (or str(category_id)): AP}.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {sorted(PROTOCOLS)}")
+    spec = PROTOCOLS[protocol]
+    gt_source = str(gt) if isinstance(gt, (str, Path)) else "<ground-truth dict>"
+    dt_source = str(detections) if isinstance(detections, (str, Path)) else "<detections list>"
+    gt_data = _prepare_gt(gt, gt_source)
+    dt_data = _prepare_detections(detections, gt_data, dt_source)
+    evaluator = _run_cocoeval(gt_data, dt_data, spec)
+
+    precision = evaluator.eval["precision"]  # (T iou thresholds, R recall points, K, A, M)
+    recall = evaluator.eval["recall"]  # (T, K, A, M)
+    iou_thrs = evaluator.params.iouThrs
+    t50 = int(np.argmin(np.abs(iou_thrs - 0.5)))
+    t75 = int(np.argmin(np.abs(iou_thrs - 0.75)))
+    metrics: dict[str, Any] = {
+        "AP": _mean_valid(precision[:, :, :, 0, -1]),
+        "AP50": _mean_valid(precision[t50, :, :, 0, -1]),
+        "AP75": _mean_valid(precision[t75, :, :, 0, -1]),
+    }
+    for a, (_, suffix, _) in enumerate(spec.area_ranges[1:], start=1):
+        metrics[f"AP{suffix}"] = _mean_valid(precision[:, :, :, a, -1])
+    for a, (_, suffix, _) in enumerate(spec.area_ranges):
+        metrics[f"AR{suffix}"] = _mean_valid(recall[:, :, a, -1])
+
+    names = {cat["id"]: str(cat.get("name", cat["id"])) for cat in gt_data["categories"]}
+    unique_names = len(set(names.values())) == len(names)
+    per_class = {}
+    for k, cat_id in enumerate(evaluator.params.catIds):
+        key = names[cat_id] if unique_names else str(cat_id)
+        per_class[key] = _mean_valid(precision[:, :, k, 0, -1])
+    metrics["per_class"] = per_class
+    return metrics
