@@ -1,0 +1,223 @@
+"""YOLOv8 detection loss: BCE on task-aligned soft targets + IoU-family box loss + DFL.
+
+Conventions (what ``DetectionLoss.__call__`` returns, precisely):
+- Each part is a sum over the batch normalised by ``target_scores_sum = max(sum of all soft class
+  targets, 1)``, i.e. roughly a per-positive mean, then multiplied by its gain (box 7.5, cls 0.5,
+  dfl 1.5). ``loss_items = [box, cls, dfl]`` are these gained values (detached).
+- The returned total is ``(box + cls + dfl) * B`` (B = batch size), the YOLOv8 convention: the
+  gradient is that of a per-image sum, which the YOLOv8 recipe (SGD lr0 0.01, nominal batch 64 via
+  gradient accumulation, weight decay scaled by ``batch * accumulate / 64``) is tuned for.
+  Divide by B to get ``loss_items.sum()``.
+- Box losses are computed in grid units of each anchor's level (boxes divided by the stride), as
+  YOLOv8 does; every kind offered is a ratio of lengths, hence scale-invariant, so the value is the
+  same as in input pixels up to the eps guards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lrnet.losses.assigner import TaskAlignedAssigner
+from lrnet.nn.anchors import bbox2dist, dist2bbox, make_anchors
+
+DEFAULT_GAINS = (7.5, 0.5, 1.5)  # box, cls, dfl
+
+
+def default_box_loss(model_name_or_cfg: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Box loss (kind, options) a model trains with by default: CIoU for yolov8*, full RSIoU for lrnet-*.
+
+    Accepts a config name (``"lrnet-n"``), a YAML path, or a config dict with a ``name`` entry.
+    The RSIoU options are spelled out in full (all three parts: centre distance, direction fix,
+    dynamic angle focusing with alpha 0.5) so that logs and checkpoints record them.
+    """
+    from lrnet.losses.box import resolve_box_loss
+
+    if isinstance(model_name_or_cfg, Mapping):
+        name = str(model_name_or_cfg.get("name", "") or model_name_or_cfg.get("model", ""))
+    else:
+        name = str(model_name_or_cfg)
+    stem = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    kind = "rsiou" if stem.startswith("lrnet") else "ciou"
+    return kind, resolve_box_loss(kind).options()
+
+
+def dfl_decode(pred_dist: Tensor, reg_max: int) -> Tensor:
+    """Expected ltrb distances (..., 4) from DFL logits (..., 4 * reg_max): softmax, dot bin index."""
+    bins = torch.arange(reg_max, dtype=pred_dist.dtype, device=pred_dist.device)
+    return pred_dist.unflatten(-1, (4, reg_max)).softmax(-1) @ bins
+
+
+def distribution_focal_loss(pred_dist: Tensor, target: Tensor) -> Tensor:
+    """DFL per box (n,): cross-entropy on the two bins around each continuous target, mean over 4 sides.
+
+    pred_dist: (n, 4, reg_max) logits; target: (n, 4) distances in bins, in [0, reg_max - 1).
+    The two cross-entropies are weighted by the linear interpolation weights of the target, so the
+    minimum puts probability (right - t) on the left bin and (t - left) on the right one.
+    """
+    left = target.long()
+    right = left + 1
+    weight_left = right.to(target.dtype) - target
+    weight_right = 1.0 - weight_left
+    log_prob = pred_dist.log_softmax(-1)
+    ce_left = -log_prob.gather(-1, left.unsqueeze(-1)).squeeze(-1)
+    ce_right = -log_prob.gather(-1, right.unsqueeze(-1)).squeeze(-1)
+    return (ce_left * weight_left + ce_right * weight_right).mean(-1)
+
+
+def build_targets(batch: Mapping[str, Tensor], batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Pad the concatenated targets of a collated batch per image.
+
+    Returns gt_labels (B, M, 1) int64, gt_bboxes (B, M, 4) float, mask_gt (B, M, 1) bool with
+    M the largest number of boxes in one image (0 when the batch has no boxes).
+    """
+    bboxes = batch["bboxes"].float().view(-1, 4)
+    device = bboxes.device
+    batch_idx = batch["batch_idx"].to(device=device, dtype=torch.long).view(-1)
+    cls = batch["cls"].to(device=device, dtype=torch.long).view(-1)
+    n = batch_idx.numel()
+    if not (cls.numel() == n and bboxes.shape[0] == n):
+        raise ValueError(
+            f"batch targets disagree in length: batch_idx {n}, cls {cls.numel()}, bboxes {bboxes.shape[0]}"
+        )
+    if n and (int(batch_idx.min()) < 0 or int(batch_idx.max()) >= batch_size):
+        raise ValueError(f"batch_idx values must lie in [0, {batch_size}); got {batch_idx.unique().tolist()}")
+    counts = torch.bincount(batch_idx, minlength=batch_size)
+    m = int(counts.max()) if n else 0
+    gt_labels = torch.zeros((batch_size, m, 1), dtype=torch.long, device=device)
+    gt_bboxes = torch.zeros((batch_size, m, 4), dtype=bboxes.dtype, device=device)
+    mask_gt = (torch.arange(m, device=device) < counts.unsqueeze(1)).unsqueeze(-1)
+    if n:
+        order = torch.sort(batch_idx, stable=True).indices
+        sorted_idx = batch_idx[order]
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(n, device=device) - starts[sorted_idx]
+        gt_labels[sorted_idx, slot, 0] = cls[order]
+        gt_bboxes[sorted_idx, slot] = bboxes[order]
+    return gt_labels, gt_bboxes, mask_gt
+
+
+class DetectionLoss(nn.Module):
+    """YOLOv8 detection loss with a selectable IoU-family box loss.
+
+    Args:
+        nc: number of classes.
+        reg_max: DFL bins per side.
+        strides: stride of each level, ascending, as the head's output list.
+        box_loss: box loss kind understood by ``lrnet.losses.box.BoxLoss`` (``ciou``, ``rsiou``, ...).
+        box_options: keyword options of that kind (e.g. RSIoU parts, focal mode, alpha).
+        gains: (box, cls, dfl) gains.
+        topk, alpha, beta: task-aligned assigner settings.
+    """
+
+    def __init__(
+        self,
+        nc: int,
+        reg_max: int = 16,
+        strides: Sequence[float] | Tensor = (8.0, 16.0, 32.0),
+        box_loss: str = "ciou",
+        box_options: Mapping[str, Any] | None = None,
+        gains: Sequence[float] = DEFAULT_GAINS,
+        topk: int = 10,
+        alpha: float = 0.5,
+        beta: float = 6.0,
+    ) -> None:
+        super().__init__()
+        from lrnet.losses.box import BoxLoss
+
+        if len(gains) != 3:
+            raise ValueError(f"gains must be (box, cls, dfl); got {tuple(gains)}")
+        self.nc = int(nc)
+        self.reg_max = int(reg_max)
+        self.strides = [float(s) for s in (strides.tolist() if isinstance(strides, Tensor) else strides)]
+        self.gains = tuple(float(g) for g in gains)
+        self.box_loss = BoxLoss(box_loss, **dict(box_options or {}))
+        self.box_kind = self.box_loss.config.kind  # resolved: named variants such as "rsiou*" expand
+        self.box_options = self.box_loss.config.options()
+        self.assigner = TaskAlignedAssigner(topk=topk, num_classes=self.nc, alpha=alpha, beta=beta)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: nn.Module,
+        box_loss: str | None = None,
+        box_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> DetectionLoss:
+        """Build from a DetectionModel (``nc``, ``reg_max``, ``stride``); the box loss defaults per model."""
+        if box_loss is None:
+            box_loss, default_options = default_box_loss(getattr(model, "cfg", None) or "")
+            box_options = {**default_options, **dict(box_options or {})}
+        return cls(
+            model.nc,
+            reg_max=model.reg_max,
+            strides=model.stride,
+            box_loss=box_loss,
+            box_options=box_options,
+            **kwargs,
+        )
+
+    def forward(self, preds: Sequence[Tensor], batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Return ``((box + cls + dfl) * B, tensor([box, cls, dfl]).detach())`` (see the module docstring)."""
+        if len(preds) != len(self.strides):
+            raise ValueError(f"got {len(preds)} prediction levels for {len(self.strides)} strides")
+        no = 4 * self.reg_max + self.nc
+        B = preds[0].shape[0]
+        for p in preds:
+            if p.dim() != 4 or p.shape[0] != B or p.shape[1] != no:
+                raise ValueError(f"each level must be (B={B}, {no}, H, W); got {tuple(p.shape)}")
+        R = self.reg_max
+        flat = torch.cat([p.flatten(2) for p in preds], 2).float()  # (B, no, A)
+        if any(buf.device != flat.device for buf in self.buffers()):
+            self.to(flat.device)  # WIoU v3's running mean follows the predictions
+        box_logits, cls_logits = flat[:, : 4 * R], flat[:, 4 * R :]  # (B, 4R, A), (B, nc, A) views
+        anchor_points, stride_tensor = make_anchors(list(preds), self.strides)
+        anchor_points, stride_tensor = anchor_points.float(), stride_tensor.float()
+
+        # The assigner sees every anchor but needs no graph: decode all of them without gradient and
+        # decode the (few) foreground anchors again with gradient below.
+        with torch.no_grad():
+            bins = torch.arange(R, dtype=flat.dtype, device=flat.device)
+            probs = box_logits.view(B, 4, R, -1).softmax(2)
+            ltrb = (bins.view(1, 1, 1, R) @ probs).squeeze(2).transpose(1, 2)  # (B, A, 4)
+            pd_bboxes = dist2bbox(ltrb, anchor_points) * stride_tensor  # input pixels
+            pd_scores = cls_logits.sigmoid().transpose(1, 2)  # (B, A, nc)
+        gt_labels, gt_bboxes, mask_gt = build_targets(batch, B)
+        _, target_bboxes, target_scores, fg_mask, _ = self.assigner(
+            pd_scores,
+            pd_bboxes,
+            anchor_points * stride_tensor,
+            gt_labels.to(flat.device),
+            gt_bboxes.to(flat.device),
+            mask_gt.to(flat.device),
+        )
+        target_scores_sum = target_scores.sum().clamp(min=1.0)
+
+        loss_cls = F.binary_cross_entropy_with_logits(
+            cls_logits, target_scores.transpose(1, 2), reduction="none"
+        ).sum()
+        loss_cls = loss_cls / target_scores_sum
+
+        fg_b, fg_a = fg_mask.nonzero(as_tuple=True)
+        if fg_b.numel():
+            weight = target_scores[fg_b, fg_a].sum(-1)  # (n_fg,)
+            fg_points = anchor_points[fg_a]  # grid units of each anchor's level
+            target_grid = target_bboxes[fg_b, fg_a] / stride_tensor[fg_a]
+            fg_logits = box_logits[fg_b, :, fg_a]  # (n_fg, 4R)
+            fg_bboxes = dist2bbox(dfl_decode(fg_logits, R), fg_points)
+            loss_box = (self.box_loss(fg_bboxes, target_grid) * weight).sum() / target_scores_sum
+            target_ltrb = bbox2dist(fg_points, target_grid, R)
+            fg_dist = fg_logits.view(-1, 4, R)
+            loss_dfl = (distribution_focal_loss(fg_dist, target_ltrb) * weight).sum() / target_scores_sum
+        else:
+            # Keep the graph connected so every parameter still receives a (zero) gradient.
+            loss_box = box_logits.sum() * 0.0
+            loss_dfl = box_logits.sum() * 0.0
+
+        gain_box, gain_cls, gain_dfl = self.gains
+        items = torch.stack((loss_box * gain_box, loss_cls * gain_cls, loss_dfl * gain_dfl))
+        return items.sum() * B, items.detach()
