@@ -1,0 +1,64 @@
+"""TrainConfig parsing (flags, YAML, errors), RNG snapshots, the results plot and checkpoint round trip."""
+
+import argparse
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from lrnet.engine.checkpoint import load_checkpoint, save_checkpoint
+from lrnet.engine.plots import plot_results
+from lrnet.engine.rng import get_rng_state, set_rng_state
+from lrnet.engine.train_config import TrainConfig, add_config_arguments, config_from_args
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cfg")
+    add_config_arguments(parser)
+    return config_from_args(parser.parse_args(argv))
+
+
+def test_defaults_follow_spec():
+    c = TrainConfig()
+    assert (c.lr0, c.lrf, c.momentum, c.weight_decay) == (0.01, 0.01, 0.937, 5e-4)
+    assert (c.warmup_epochs, c.warmup_momentum, c.warmup_bias_lr, c.nbs) == (3.0, 0.8, 0.1, 64)
+    assert (c.ema_decay, c.ema_tau, c.close_mosaic, c.max_grad_norm) == (0.9999, 2000.0, 10, 10.0)
+    assert c.val_max_det == 1500 and TrainConfig(protocol="coco").val_max_det == 300
+
+
+def test_flags_yaml_and_precedence(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("epochs: 7\nlr0: 0.02\nmodel: yolov8n\n")
+    c = _parse(["--cfg", str(cfg_file), "--lr0", "0.05", "--amp", "false", "--sync-bn"])
+    assert (c.epochs, c.lr0, c.model, c.amp, c.sync_bn) == (7, 0.05, "yolov8n", False, True)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochz: 3\n")
+    with pytest.raises(ValueError, match=r"bad.yaml.*epochz"):
+        TrainConfig.from_yaml(bad)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        TrainConfig(imgsz=100)
+
+
+def test_rng_state_roundtrip_through_weights_only_checkpoint(tmp_path):
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    np.random.normal()  # leaves a cached gaussian in numpy's state
+    state = get_rng_state()
+    expected = (random.random(), np.random.rand(), np.random.normal(), torch.rand(3))
+    path = save_checkpoint(tmp_path / "w" / "last.pt", {"model_cfg": {}, "model": {}, "rng": state})
+    loaded = load_checkpoint(path)
+    set_rng_state(loaded["rng"])
+    got = (random.random(), np.random.rand(), np.random.normal(), torch.rand(3))
+    assert got[:3] == expected[:3]
+    assert torch.equal(got[3], expected[3])
+
+
+def test_plot_results_writes_png(tmp_path):
+    csv_path = tmp_path / "results.csv"
+    csv_path.write_text("epoch,train/box_loss,metrics/AP50,time\n1,2.0,0.1,3\n2,1.5,0.3,3\n")
+    png = plot_results(csv_path)
+    assert png is not None and png.stat().st_size > 1000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
