@@ -1,0 +1,99 @@
+"""CPU inference latency of yolov8n, yolov8n-p2 and lrnet-n: PyTorch (fused) and onnxruntime.
+
+For each model: median ms per image (batch 1) over warm runs, GFLOPs (BN folded, model_info), the
+achieved GFLOP/s, and the ratio of its time to the "ceiling time" GFLOPs / (float32 matmul GFLOP/s),
+the matmul being a large square torch.matmul measured in the same run (the practical peak of the
+machine). Goal: onnxruntime lrnet-n within 3x of its ceiling time.
+
+    .venv/bin/python benchmarks/bench_inference.py [--imgsz 640 --runs 15 --threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+def median_ms(fn: Callable[[], object], runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * statistics.median(times)
+
+
+def matmul_gflops(n: int, runs: int) -> float:
+    """Median float32 GFLOP/s of an n x n @ n x n torch.matmul (2 n^3 FLOPs)."""
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    ms = median_ms(lambda: torch.matmul(a, b), runs, 2)
+    return 2 * n**3 / (ms / 1000.0) / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", nargs="+", default=["yolov8n", "yolov8n-p2", "lrnet-n"])
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch and onnxruntime intra-op threads")
+    parser.add_argument("--matmul", type=int, default=2048, help="side of the ceiling matmul")
+    parser.add_argument("--ort-variants", action="store_true", help="also time onnxruntime session variants")
+    args = parser.parse_args()
+
+    from lrnet.engine.exporter import export_model_onnx
+    from lrnet.engine.onnx_backend import OnnxModel
+    from lrnet.nn import build_model
+    from lrnet.nn.summary import model_info
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; imgsz {args.imgsz}, batch 1, "
+          f"median of {args.runs} warm runs")  # fmt: skip
+    ceiling = matmul_gflops(args.matmul, 10)
+    print(f"float32 matmul {args.matmul}^3 ceiling: {ceiling:.1f} GFLOP/s")
+    rows = []
+    x = torch.rand(1, 3, args.imgsz, args.imgsz)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            torch.manual_seed(0)
+            model = build_model(name)
+            gflops = model_info(model, args.imgsz)["gflops_fused"]
+            model.fuse().eval()
+            with torch.inference_mode():
+                rows.append(
+                    (name, "pytorch fused", gflops, median_ms(lambda m=model: m(x), args.runs, args.warmup))
+                )
+            path = export_model_onnx(model, Path(tmp) / f"{name}.onnx", imgsz=args.imgsz)
+            variants = {"onnxruntime": {"threads": args.threads}}
+            if args.ort_variants:
+                variants["ort 2 threads"] = {"threads": 2}
+                variants["ort 1 thread"] = {"threads": 1}
+                variants["ort opt basic"] = {"threads": args.threads, "optimization": "basic"}
+            for label, kw in variants.items():
+                ort_model = OnnxModel(path, **kw)
+                rows.append(
+                    (name, label, gflops, median_ms(lambda m=ort_model: m(x), args.runs, args.warmup))
+                )
+    header = ("model", "backend", "GFLOPs", "ms/img", "GFLOP/s", "ceiling ms", "ratio")
+    print("\n{:<12} {:<15} {:>7} {:>8} {:>8} {:>10} {:>6}".format(*header))
+    for name, backend, gflops, ms in rows:
+        ceil_ms = gflops / ceiling * 1000.0
+        achieved = gflops / (ms / 1000)
+        cells = f"{gflops:>7.2f} {ms:>8.1f} {achieved:>8.1f} {ceil_ms:>10.1f} {ms / ceil_ms:>6.2f}"
+        print(f"{name:<12} {backend:<15} {cells}")
+    print("\nratio = time / (GFLOPs / matmul GFLOP/s); goal: onnxruntime lrnet-n ratio <= 3")
+
+
+if __name__ == "__main__":
+    main()

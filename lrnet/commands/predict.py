@@ -1,0 +1,85 @@
+"""`lrnet predict`: detect objects in images, folders, globs or videos and write annotated results.
+
+Writes to runs/predict/<name>/: annotated images (or videos), `labels/<stem>.txt` (YOLO rows
+`cls cx cy w h score`, normalised) with --save-txt, `predictions.json` (COCO results: image_id is
+the running index of the image, category_id the class index) with --save-json. `--compare W1 W2 ...`
+draws each model's detections side by side on the same images (the paper's Fig. 14). `--slice N`
+tiles large images (SAHI-style sliced inference). Images that cannot be decoded are skipped with a
+warning and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("predict", help="detect objects and draw them", description=__doc__)
+    parser.add_argument("--weights", nargs="+", help="checkpoint (.pt) or exported .onnx")
+    parser.add_argument("--compare", nargs="+", metavar="W", help="two or more weights drawn side by side")
+    parser.add_argument("--labels", nargs="+", help="titles of the --compare panels (default: file stems)")
+    parser.add_argument("--source", required=True, help="image file, directory, glob or video")
+    parser.add_argument("--imgsz", type=int, default=None, help="input size (default: training/export size)")
+    parser.add_argument("--conf", type=float, default=0.25)
+    parser.add_argument("--iou", type=float, default=0.7)
+    parser.add_argument("--max-det", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=8, help="tiles per forward pass with --slice")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--slice", type=int, default=0, metavar="N", help="sliced inference with N x N tiles")
+    parser.add_argument("--overlap", type=float, default=0.2, help="tile overlap fraction with --slice")
+    parser.add_argument(
+        "--no-full-image", action="store_true", help="with --slice: skip the whole-image pass"
+    )
+    parser.add_argument("--merge-iou", type=float, default=0.5, help="with --slice: threshold merging tiles")
+    parser.add_argument("--save-txt", action="store_true")
+    parser.add_argument("--save-json", action="store_true")
+    parser.add_argument("--no-labels", action="store_true", help="draw boxes only")
+    parser.add_argument("--project", default="runs/predict")
+    parser.add_argument("--name", default="exp")
+    parser.add_argument("--exist-ok", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from lrnet.engine.checkpoint import CheckpointError
+    from lrnet.engine.onnx_backend import OnnxModelError
+    from lrnet.engine.predict_run import PredictJob, run_predict
+
+    weights = args.compare or args.weights
+    if not weights:
+        print("lrnet predict: error: give --weights W or --compare W1 W2 ...", file=sys.stderr)
+        return 2
+    if args.compare and len(args.compare) < 2:
+        print("lrnet predict: error: --compare needs two or more weights", file=sys.stderr)
+        return 2
+    if not args.compare and len(weights) > 1:
+        print(
+            "lrnet predict: error: several --weights: use --compare to draw them side by side",
+            file=sys.stderr,
+        )
+        return 2
+    titles = args.labels or [Path(w).stem for w in weights]
+    if len(titles) != len(weights):
+        print(f"lrnet predict: error: {len(titles)} --labels for {len(weights)} weights", file=sys.stderr)
+        return 2
+    job = PredictJob(
+        weights=[str(w) for w in weights], titles=titles, source=args.source, imgsz=args.imgsz,
+        conf=args.conf, iou=args.iou, max_det=args.max_det, batch=args.batch, device=args.device,
+        slice_size=args.slice, overlap=args.overlap, full_image=not args.no_full_image,
+        merge_iou=args.merge_iou, save_txt=args.save_txt, save_json=args.save_json,
+        draw_labels=not args.no_labels, project=args.project, name=args.name, exist_ok=args.exist_ok,
+    )  # fmt: skip
+    try:
+        summary = run_predict(job)
+    except (CheckpointError, OnnxModelError, ValueError, FileNotFoundError) as e:
+        print(f"lrnet predict: error: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"{summary['images']} images, {summary['frames']} video frames, {summary['detections']} detections"
+        f"{', ' + str(summary['skipped']) + ' unreadable images skipped' if summary['skipped'] else ''}; "
+        f"results saved to {summary['save_dir']}"
+    )
+    return 0

@@ -1,0 +1,117 @@
+"""Run an exported `.onnx` detector with onnxruntime behind the PyTorch model's eval-mode interface.
+
+`OnnxModel(x)` takes a `(B, 3, H, W)` float tensor in [0, 1] and returns `(B, A, 4 + nc)` like
+`DetectionModel.eval()`; class names, strides, export size and class count come from the ONNX
+`metadata_props` written by `lrnet.engine.exporter.export_onnx`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ONNX_INPUT_NAME = "images"
+ONNX_OUTPUT_NAME = "predictions"
+
+
+class OnnxModelError(ValueError):
+    """An .onnx file that cannot be used as an lrnet detector."""
+
+
+def session_options(threads: int | None = None, optimization: str = "all") -> Any:
+    """onnxruntime SessionOptions: intra-op thread count (None: runtime default) and graph optimisation."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    levels = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    opts.graph_optimization_level = levels[optimization]
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    return opts
+
+
+class OnnxModel:
+    """An onnxruntime session with the `(B, 3, H, W) -> (B, A, 4 + nc)` call of `DetectionModel`.
+
+    A model exported without `--dynamic` has a fixed batch and size: larger batches are run in chunks
+    of the exported batch, and an input of another size raises a ValueError naming both sizes.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None, optimization: str = "all") -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise OnnxModelError(f"{self.path}: no such ONNX file")
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path),
+                sess_options=session_options(threads, optimization),
+                providers=["CPUExecutionProvider"],
+            )
+        except Exception as e:  # onnxruntime raises its own exception types for invalid files
+            raise OnnxModelError(f"{self.path}: not a loadable ONNX model ({type(e).__name__}: {e})") from e
+        meta = self.session.get_modelmeta().custom_metadata_map
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise OnnxModelError(
+                f"{self.path}: expected one (B, 3, H, W) input, got {[i.shape for i in inputs]}"
+            )
+        self.input_name = inputs[0].name
+        self.input_shape = inputs[0].shape  # ints for fixed axes, strings for dynamic ones
+        try:
+            self.names: list[str] | None = json.loads(meta["names"])
+            self.stride = torch.tensor(json.loads(meta["stride"]), dtype=torch.float32)
+            self.imgsz = int(meta["imgsz"])
+            self.nc = int(meta["nc"])
+        except (KeyError, ValueError) as e:
+            raise OnnxModelError(f"{self.path}: missing lrnet metadata (names/stride/imgsz/nc): {e}") from e
+        self.dynamic = not all(isinstance(d, int) for d in self.input_shape)
+        self.training = False
+
+    def eval(self) -> OnnxModel:
+        return self
+
+    def train(self, mode: bool = True) -> OnnxModel:
+        """Inference only: accepted so that code written for nn.Module can restore modes."""
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"{self.path}: expected input (B, 3, H, W), got {tuple(x.shape)}")
+        fixed_b, _, fixed_h, fixed_w = self.input_shape
+        if (
+            isinstance(fixed_h, int)
+            and isinstance(fixed_w, int)
+            and tuple(x.shape[-2:]) != (fixed_h, fixed_w)
+        ):
+            raise ValueError(
+                f"{self.path}: exported for input {fixed_h}x{fixed_w}, got {x.shape[-2]}x{x.shape[-1]} "
+                "(predict with --imgsz equal to the export size, or export with --dynamic)"
+            )
+        arr = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        chunk = fixed_b if isinstance(fixed_b, int) else arr.shape[0]
+        outs = []
+        for i in range(0, arr.shape[0], chunk):
+            part = arr[i : i + chunk]
+            if part.shape[0] < chunk:  # fixed batch: pad the last chunk, drop the padding afterwards
+                pad = torch.zeros((chunk - part.shape[0], *part.shape[1:])).numpy()
+                out = self.session.run(None, {self.input_name: _concat(part, pad)})[0][: part.shape[0]]
+            else:
+                out = self.session.run(None, {self.input_name: part})[0]
+            outs.append(torch.from_numpy(out))
+        return torch.cat(outs).to(x.device)
+
+
+def _concat(a, b):
+    import numpy as np
+
+    return np.concatenate((a, b), axis=0)
