@@ -26,12 +26,16 @@ def resolve_data(cfg: TrainConfig, ctx: DistContext) -> str:
     from lrnet.data import generate_synthetic
 
     root = Path("runs/data") / (
-        f"synthetic-n{cfg.synthetic_train}-v{cfg.synthetic_val}-s{cfg.synthetic_size}-seed{cfg.seed}"
+        f"synthetic-n{cfg.synthetic_train}-v{cfg.synthetic_val}-s{cfg.synthetic_size}-seed{cfg.synthetic_seed}"
     )
     data_yaml = root / "data.yaml"
     if ctx.is_main and not data_yaml.is_file():
         generated = generate_synthetic(
-            root, train=cfg.synthetic_train, val=cfg.synthetic_val, imgsz=cfg.synthetic_size, seed=cfg.seed
+            root,
+            train=cfg.synthetic_train,
+            val=cfg.synthetic_val,
+            imgsz=cfg.synthetic_size,
+            seed=cfg.synthetic_seed,
         )
         if Path(generated) != data_yaml:
             raise RuntimeError(f"generate_synthetic wrote {generated}, expected {data_yaml}")
