@@ -1,0 +1,147 @@
+"""Building blocks of the IoU-family box losses (SPEC.md §4), exposed for analysis.
+
+All functions work element-wise on paired boxes in xyxy with any leading shape. The pair geometry
+is computed once (`box_geometry`) and every cost is a function of it, so a loss that needs several
+costs pays for the shared work only once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+EPS = 1e-7
+SHAPE_THETA = 4.0
+
+
+class BoxGeometry(NamedTuple):
+    """Per-pair quantities shared by all box losses (prediction first, ground truth with `g`)."""
+
+    w: Tensor
+    h: Tensor
+    wg: Tensor
+    hg: Tensor
+    sx: Tensor  # cxg - cx
+    sy: Tensor  # cyg - cy
+    cw: Tensor  # enclosing box width
+    ch: Tensor  # enclosing box height
+    inter: Tensor
+    union: Tensor  # includes + EPS, so inter / union is finite for two zero-area boxes
+    sx2: Tensor  # squares, shared by most costs
+    sy2: Tensor
+    cw2: Tensor
+    ch2: Tensor
+
+
+def box_geometry(pred: Tensor, target: Tensor, eps: float = EPS) -> BoxGeometry:
+    """Compute the pair geometry of `pred` and `target` boxes (xyxy, shapes (..., 4), broadcastable)."""
+    if pred.shape[-1] != 4 or target.shape[-1] != 4:
+        raise ValueError(
+            f"boxes must be xyxy with a last dimension of 4, got pred {tuple(pred.shape)} "
+            f"and target {tuple(target.shape)}"
+        )
+    px1, py1, px2, py2 = pred.unbind(-1)
+    tx1, ty1, tx2, ty2 = target.unbind(-1)
+    w, h = px2 - px1, py2 - py1
+    wg, hg = tx2 - tx1, ty2 - ty1
+    # With d1 = |x1 - x1g|, d2 = |x2 - x2g|: min(x2, x2g) - max(x1, x1g) = (w + wg - d1 - d2) / 2 and
+    # max(x2, x2g) - min(x1, x1g) = (w + wg + d1 + d2) / 2. abs has a far cheaper backward than
+    # maximum/minimum, and both extents share the same terms.
+    size_x, size_y = w + wg, h + hg
+    gap_x = (px1 - tx1).abs() + (px2 - tx2).abs()
+    gap_y = (py1 - ty1).abs() + (py2 - ty2).abs()
+    inter = (0.5 * (size_x - gap_x)).clamp(min=0) * (0.5 * (size_y - gap_y)).clamp(min=0)
+    union = w * h + wg * hg - inter + eps
+    cw = 0.5 * (size_x + gap_x)
+    ch = 0.5 * (size_y + gap_y)
+    sx = 0.5 * (tx1 + tx2 - px1 - px2)
+    sy = 0.5 * (ty1 + ty2 - py1 - py2)
+    return BoxGeometry(w, h, wg, hg, sx, sy, cw, ch, inter, union, sx * sx, sy * sy, cw * cw, ch * ch)
+
+
+def squared(x: Tensor) -> Tensor:
+    """x * x: its backward is two multiplications, much cheaper than pow's (x.square() is pow(x, 2))."""
+    return x * x
+
+
+def _shape_term(omega: Tensor, theta: float) -> Tensor:
+    if theta == 4.0:  # expm1(-omega) = -(1 - exp(-omega)); the sign vanishes in the 4th power
+        return squared(squared(torch.expm1(-omega)))
+    return (1.0 - torch.exp(-omega)).pow(theta)
+
+
+def iou(geom: BoxGeometry) -> Tensor:
+    """Intersection over union of each pair, in [0, 1]."""
+    return geom.inter / geom.union
+
+
+def centre_distance_ratio(geom: BoxGeometry, eps: float = EPS) -> Tensor:
+    """rho_z = (sx^2 + sy^2) / (cw^2 + ch^2): squared centre distance over squared enclosing diagonal."""
+    return (geom.sx2 + geom.sy2) / (geom.cw2 + geom.ch2 + eps)
+
+
+def angle_cost(geom: BoxGeometry, eps: float = EPS) -> Tensor:
+    """SIoU angle cost Lambda = 1 - 2 sin^2(arcsin(|sy|/sigma) - pi/4) = 2|sx||sy| / sigma^2.
+
+    Computed in the closed form: the arcsin form has an infinite derivative at vertical alignment.
+    Coincident centres (sigma = 0) give 0 with finite gradients thanks to `eps` in the denominator.
+    """
+    return 2.0 * (geom.sx * geom.sy).abs() / (geom.sx2 + geom.sy2 + eps)
+
+
+def distance_gamma(angle: Tensor, direction_fix: bool) -> Tensor:
+    """The exponent gamma of the distance cost: SIoU's 2 - Lambda, or RSIoU Part 2's Lambda^2 + 1."""
+    return squared(angle) + 1.0 if direction_fix else 2.0 - angle
+
+
+def distance_cost(
+    geom: BoxGeometry,
+    angle: Tensor | None = None,
+    *,
+    center_distance: bool = False,
+    direction_fix: bool = False,
+    eps: float = EPS,
+) -> Tensor:
+    """Distance cost Delta of SIoU (per axis, in [0, 2)) or of RSIoU Part 1 (Euclidean, in [1, 2)).
+
+    SIoU: Delta = sum_{t=x,y} 1 - exp(-gamma rho_t), rho_x = (sx/cw)^2, rho_y = (sy/ch)^2.
+    RSIoU Part 1: Delta = 2 - exp(-gamma rho_z) with rho_z the centre-distance ratio; the constant 1
+    (the paper's Eq. 12 as printed) adds 1/2 to the loss and nothing to its gradient, and it sets the
+    range of the distance-mode focal exponent, so it is kept.
+    `angle` is the angle cost if already computed; gamma follows `direction_fix` (Part 2).
+    """
+    if angle is None:
+        angle = angle_cost(geom, eps)
+    gamma = distance_gamma(angle, direction_fix)
+    if center_distance:
+        return 2.0 - torch.exp(-gamma * centre_distance_ratio(geom, eps))
+    rho_x = geom.sx2 / (geom.cw2 + eps)
+    rho_y = geom.sy2 / (geom.ch2 + eps)
+    return 2.0 - torch.exp(-gamma * rho_x) - torch.exp(-gamma * rho_y)
+
+
+def shape_cost(geom: BoxGeometry, theta: float = SHAPE_THETA, eps: float = EPS) -> Tensor:
+    """SIoU shape cost Omega = sum_{t=w,h} (1 - exp(-omega_t))^theta, omega_w = |w - wg| / max(w, wg)."""
+    # max(w, wg) = (w + wg + |w - wg|) / 2
+    diff_w, diff_h = (geom.w - geom.wg).abs(), (geom.h - geom.hg).abs()
+    omega_w = 2.0 * diff_w / (geom.w + geom.wg + diff_w + eps)
+    omega_h = 2.0 * diff_h / (geom.h + geom.hg + diff_h + eps)
+    return _shape_term(omega_w, theta) + _shape_term(omega_h, theta)
+
+
+def aspect_ratio_penalty(geom: BoxGeometry, eps: float = EPS) -> Tensor:
+    """CIoU's v = 4/pi^2 (atan(wg/hg) - atan(w/h))^2 (eps keeps zero-height boxes finite)."""
+    diff = torch.atan(geom.wg / (geom.hg + eps)) - torch.atan(geom.w / (geom.h + eps))
+    return (4.0 / math.pi**2) * squared(diff)
+
+
+def focal_weight(iou_value: Tensor, exponent: Tensor | float, iou_floor: float) -> Tensor:
+    """Focusing weight clamp(IoU, iou_floor, 1) ** exponent, without gradient (SPEC.md §4 Part 3).
+
+    A negative exponent (dynamic focusing) needs `iou_floor > 0` to stay finite at IoU = 0.
+    """
+    with torch.no_grad():
+        return iou_value.detach().clamp(min=iou_floor, max=1.0).pow(exponent)

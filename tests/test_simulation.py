@@ -1,0 +1,85 @@
+"""The box-regression simulation and `lrnet simulate`: layout, behaviour and output files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from lrnet.cli import main
+from lrnet.losses import box_iou_value
+from lrnet.simulation import SimulationConfig, build_problem, cxcywh_to_xyxy, regress
+
+QUICK = SimulationConfig(points=3, iterations=25, target_sizes=(4.0, 64.0), seed=1)
+
+
+def test_problem_layout():
+    cfg = QUICK
+    problem = build_problem(cfg)
+    per_target = cfg.points * len(cfg.anchor_scales) * len(cfg.aspect_ratios)
+    n = per_target * len(cfg.target_sizes) * len(cfg.aspect_ratios)
+    assert problem.anchors.shape == problem.targets.shape == (n, 4)
+    assert int(problem.small.sum()) == n // 2  # the 4 px targets are small, the 64 px ones are not
+    targets = problem.targets
+    area = (targets[:, 2] - targets[:, 0]) * (targets[:, 3] - targets[:, 1])
+    torch.testing.assert_close(area, torch.ones(n))  # every target has unit area in its own units
+    centre = problem.anchors[:, :2].norm(dim=1)
+    large = ~problem.small
+    # anchors of the 64 px target lie within 3 target sizes; the 4 px target's within 3 * 16 / 4
+    assert centre[large].max() <= cfg.radius + 1e-5
+    assert centre[problem.small].max() <= cfg.radius * cfg.anchor_floor / 4 + 1e-5
+    assert centre[problem.small].max() > cfg.radius  # floor effective: small targets start farther
+
+
+def test_cxcywh_to_xyxy():
+    out = cxcywh_to_xyxy(torch.tensor([[1.0, 2.0, 4.0, 6.0]]))
+    torch.testing.assert_close(out, torch.tensor([[-1.0, -1.0, 3.0, 5.0]]))
+
+
+def test_regression_improves_and_distance_losses_move_disjoint_boxes():
+    cfg = dataclasses.replace(QUICK, anchor_floor=0.0)
+    problem = build_problem(cfg)
+    iou0 = box_iou_value(cxcywh_to_xyxy(problem.anchors), problem.targets).mean().item()
+    results = {spec: regress(spec, problem, cfg) for spec in ("iou", "diou")}
+    for res in results.values():
+        assert len(res.curves["iou"]) == cfg.iterations + 1
+        assert res.curves["iou"][0] == pytest.approx(iou0, rel=1e-5)
+    # IoU loss has no gradient for disjoint boxes; DIoU pulls the centres together
+    assert results["diou"].final("iou") > 2 * results["iou"].final("iou")
+    assert results["diou"].final("distance") < 0.6 * results["diou"].curves["distance"][0]
+    assert results["iou"].final("distance") > 0.9 * results["iou"].curves["distance"][0]
+
+
+def test_direction_fix_drives_the_angle_cost_down():
+    # LR-Net Fig. 12: with SIoU the angle cost stays high; SIoU* (Part 2) lowers it with the distance.
+    problem = build_problem(QUICK)
+    siou = regress("siou", problem, QUICK).final("angle_cost")
+    fixed = regress("siou*", problem, QUICK).final("angle_cost")
+    assert fixed < 0.7 * siou
+
+
+def test_cli_quick_run_writes_table_json_and_plots(tmp_path, capsys):
+    out = tmp_path / "sim"
+    code = main(
+        ["simulate", "--quick", "--out", str(out), "--losses", "diou", "siou", "siou*", "rsiou", "wiou-v3"]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    for name in ("diou", "siou*", "rsiou", "wiou-v3", "targets <= 32 px", "it@0.9"):
+        assert name in text
+    record = json.loads((out / "results.json").read_text())
+    assert set(record["losses"]) == {"diou", "siou", "siou*", "rsiou", "wiou-v3"}
+    summary = record["losses"]["rsiou"]["summary"]
+    assert (
+        0 <= summary["final_iou"] <= 1
+        and summary["final_iou"] > record["losses"]["rsiou"]["curves"]["iou"][0]
+    )
+    assert (out / "error_vs_iteration.png").stat().st_size > 1000
+    assert (out / "angle_cost_siou.png").stat().st_size > 1000
+
+
+def test_cli_rejects_bad_loss_spec(tmp_path):
+    with pytest.raises(SystemExit, match="unknown box loss kind 'nope'"):
+        main(["simulate", "--quick", "--out", str(tmp_path), "--losses", "ciou", "nope"])
