@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 
 # Sub-command name -> module in lrnet.commands. Each module defines `register(subparsers)`, which
@@ -29,9 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lrnet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMANDS.values():
-        # TODO(integration): make strict once every command module exists.
-        if importlib.util.find_spec(f"lrnet.commands.{module_name}") is None:
-            continue
         module = importlib.import_module(f"lrnet.commands.{module_name}")
         module.register(sub)
     return parser

@@ -61,7 +61,7 @@ _HELP = {
     "synthetic_train": "images in the generated synthetic train split (data=synthetic)",
     "synthetic_val": "images in the generated synthetic val split (data=synthetic)",
     "synthetic_size": "image size of the generated synthetic set (data=synthetic)",
-    "synthetic_seed": "seed of the generated synthetic set (data=synthetic); independent of the training seed",
+    "synthetic_seed": "seed of the generated synthetic set (independent of the training seed)",
     "record_seen": "debug: each rank writes the image ids it trained on and a hash of its weights",
     "plots": "write results.png",
 }

@@ -6,7 +6,9 @@ import torch
 from torch import Tensor
 
 
-def make_anchors(feats: list[Tensor], strides: Tensor | list[float], offset: float = 0.5) -> tuple[Tensor, Tensor]:
+def make_anchors(
+    feats: list[Tensor], strides: Tensor | list[float], offset: float = 0.5
+) -> tuple[Tensor, Tensor]:
     """Return anchor points (A, 2) in grid units of their level and their strides (A, 1).
 
     Anchors are ordered by level, then row-major (y, x), matching the flattened head output. A point
