@@ -163,8 +163,9 @@ def run_variant(
     if train_fn is None:
         from lrnet.engine.trainer import train as train_fn
     last = run_dir / "weights" / "last.pt"
-    if last.is_file():
-        train_fn(resume=str(last))
+    if last.is_file():  # the saved run's settings win; only where and how it runs may change
+        runtime = {k: train_overrides[k] for k in ("device", "workers") if k in train_overrides}
+        train_fn(resume=str(last), **runtime)
     else:
         train_fn(
             **train_overrides,
@@ -201,12 +202,14 @@ def run_ablation(
     root = Path(project) / table
     imgsz = int(train_overrides.get("imgsz", 640))
     nc = train_overrides.pop("nc", None)
-    results = []
+    results, infos = [], {}
     for variant in ablation.variants:
         vdir = root / slug(variant.name)
         runs = [run_variant(variant, s, vdir / f"seed{s}", train_overrides, train_fn) for s in seeds]
-        nc_used = nc or _nc_of_run(vdir / f"seed{seeds[0]}")
-        info = model_info(build_model(variant.model, nc=nc_used), imgsz=imgsz)
+        key = (variant.model, nc or _nc_of_run(vdir / f"seed{seeds[0]}"))
+        if key not in infos:
+            infos[key] = model_info(build_model(key[0], nc=key[1]), imgsz=imgsz)
+        info = infos[key]
         results.append(VariantResult(variant, int(info["params"]), float(info["gflops"]), runs))
     report = write_report(ablation, table, results, root, seeds, train_overrides)
     return results, report

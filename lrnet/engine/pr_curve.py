@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -15,28 +13,9 @@ def pr_curves(gt: dict, predictions: list[dict], protocol: str = "aitod", iou: f
     Returns {"recall": (101,), "classes": {name: (101,) precision}, "mean": (101,)}; classes without
     ground truth are left out (pycocotools marks them -1).
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from lrnet.eval.coco_metrics import PROTOCOLS, run_cocoeval
 
-    from lrnet.eval import PROTOCOLS
-
-    spec = PROTOCOLS[protocol]
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = gt
-        coco_gt.createIndex()
-        if predictions:
-            coco_dt = coco_gt.loadRes(predictions)
-        else:
-            coco_dt = COCO()
-            coco_dt.dataset = {"images": gt["images"], "categories": gt["categories"], "annotations": []}
-            coco_dt.createIndex()
-        ev = COCOeval(coco_gt, coco_dt, iouType="bbox")
-        ev.params.areaRng = [list(r) for _, _, r in spec.area_ranges]
-        ev.params.areaRngLbl = [label for label, _, _ in spec.area_ranges]
-        ev.params.maxDets = list(spec.max_dets)
-        ev.evaluate()
-        ev.accumulate()
+    ev = run_cocoeval(gt, predictions, PROTOCOLS[protocol])
     t = int(np.argmin(np.abs(ev.params.iouThrs - iou)))
     precision = ev.eval["precision"][t, :, :, 0, -1]  # (R, K)
     names = {c["id"]: str(c.get("name", c["id"])) for c in gt["categories"]}

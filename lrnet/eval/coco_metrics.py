@@ -131,7 +131,7 @@ def _prepare_detections(dt: str | Path | list, gt: dict, source: str) -> list[di
     return out
 
 
-def _run_cocoeval(gt: dict, detections: list[dict], protocol: Protocol):
+def run_cocoeval(gt: dict, detections: list[dict], protocol: Protocol):
     """Evaluate and accumulate with pycocotools, its prints silenced; returns the COCOeval."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -174,7 +174,7 @@ def coco_metrics(
     dt_source = str(detections) if isinstance(detections, (str, Path)) else "<detections list>"
     gt_data = _prepare_gt(gt, gt_source)
     dt_data = _prepare_detections(detections, gt_data, dt_source)
-    evaluator = _run_cocoeval(gt_data, dt_data, spec)
+    evaluator = run_cocoeval(gt_data, dt_data, spec)
 
     precision = evaluator.eval["precision"]  # (T iou thresholds, R recall points, K, A, M)
     recall = evaluator.eval["recall"]  # (T, K, A, M)

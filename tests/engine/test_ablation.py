@@ -34,12 +34,15 @@ def _fake_train(calls: list[dict]):
 def test_every_table_uses_valid_box_loss_specs_and_models():
     from lrnet.nn import build_model
 
+    models = set()
     for table in ABLATIONS.values():
         assert len(table.variants) >= 2
         for v in table.variants:
             kind, _ = parse_box_loss_spec(v.box_loss)
             assert kind in ("ciou", "rsiou", "siou", "eiou")
-            build_model(v.model, nc=3)
+            models.add(v.model)
+    for name in sorted(models):
+        assert build_model(name, nc=3).nc == 3
 
 
 def test_runner_skips_finished_runs_and_reports_mean_and_spread(tmp_path):
@@ -66,8 +69,10 @@ def test_runner_resumes_a_killed_variant(tmp_path):
     (run_dir / "weights").mkdir(parents=True)
     (run_dir / "weights" / "last.pt").write_bytes(b"x")
     calls: list[dict] = []
-    run_ablation("direction", seeds=(0,), project=tmp_path, train_fn=_fake_train(calls), nc=3, imgsz=64)
-    assert calls[0] == {"resume": str(run_dir / "weights" / "last.pt")}
+    run_ablation(
+        "direction", seeds=(0,), project=tmp_path, train_fn=_fake_train(calls), nc=3, imgsz=64, workers=1
+    )
+    assert calls[0] == {"resume": str(run_dir / "weights" / "last.pt"), "workers": 1}
     assert "resume" not in calls[1]
 
 
