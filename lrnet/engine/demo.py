@@ -26,10 +26,10 @@ class DemoConfig:
 
     out: str = "runs/demo"
     model: str = "lrnet-n"
-    train_images: int = 200
-    val_images: int = 40
+    train_images: int = 300
+    val_images: int = 50
     imgsz: int = 256
-    epochs: int = 10
+    epochs: int = 12
     batch: int = 16
     workers: int = 2
     seed: int = 0
