@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     p = sub.add_parser("stats", help="image/box counts and the AI-TOD object-size histogram")
     p.add_argument("data", help="data YAML, COCO JSON or data folder")
     p.add_argument("--split", default="train")
-    p.add_argument("--out", default=None, help="PNG plot path (default: <data stem>_<split>_stats.png here)")
+    p.add_argument("--out", default=None, help="PNG plot path (default: runs/stats/<data stem>_<split>.png)")
     p.set_defaults(func=_stats)
 
 
@@ -65,6 +65,6 @@ def _stats(args: argparse.Namespace) -> int:
 
     stats = dataset_stats(args.data, args.split)
     print(format_stats(stats))
-    png = args.out or f"{Path(args.data).stem}_{args.split}_stats.png"
+    png = args.out or Path("runs/stats") / f"{Path(args.data).stem}_{args.split}.png"
     print(f"plot: {plot_stats(stats, png, title=f'{args.data} [{args.split}]')}")
     return 0
