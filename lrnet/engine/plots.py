@@ -17,6 +17,16 @@ def read_results_csv(path: str | Path) -> tuple[list[str], list[list[float]]]:
     return header, data
 
 
+def plotted_columns(header: list[str], data: list[list[float]]) -> list[int]:
+    """Indices of the columns worth a panel: not epoch/time, and not -1 in every epoch (a metric
+    without ground truth, e.g. APl under the AI-TOD protocol)."""
+    return [
+        i
+        for i, name in enumerate(header)
+        if name not in ("epoch", "time") and any(row[i] != -1.0 for row in data)
+    ]
+
+
 def plot_results(csv_path: str | Path, png_path: str | Path | None = None) -> Path | None:
     """Draw every column of `csv_path` against the epoch into a grid; return the PNG path (None if empty)."""
     import matplotlib
@@ -29,7 +39,7 @@ def plot_results(csv_path: str | Path, png_path: str | Path | None = None) -> Pa
     if not data or len(header) < 2:
         return None
     png_path = Path(png_path) if png_path else csv_path.with_name("results.png")
-    columns = [i for i, name in enumerate(header) if name not in ("epoch", "time")]
+    columns = plotted_columns(header, data)
     ncols = 5
     nrows = (len(columns) + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)

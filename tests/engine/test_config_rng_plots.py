@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lrnet.engine.checkpoint import load_checkpoint, save_checkpoint
-from lrnet.engine.plots import plot_results
+from lrnet.engine.plots import plot_results, plotted_columns
 from lrnet.engine.rng import get_rng_state, set_rng_state
 from lrnet.engine.train_config import TrainConfig, add_config_arguments, config_from_args
 
@@ -62,3 +62,9 @@ def test_plot_results_writes_png(tmp_path):
     png = plot_results(csv_path)
     assert png is not None and png.stat().st_size > 1000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_skips_metrics_without_ground_truth():
+    header = ["epoch", "metrics/AP", "metrics/APl", "metrics/APvt", "time"]
+    data = [[1, 0.1, -1.0, -1.0, 3], [2, 0.2, -1.0, 0.05, 3]]
+    assert plotted_columns(header, data) == [1, 3]
