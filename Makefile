@@ -1,7 +1,8 @@
 # Quick start: `make demo` and `make test`. Both create .venv on first use and install into it.
 PYTHON ?= python3.11
 VENV ?= .venv
-# Pinned so pip takes the CPU wheel here; override e.g. `make TORCH=torch==2.13.0+cu126 test`.
+# Pinned so pip takes the CPU wheel here; override with any pip arguments, e.g.
+# `make TORCH="torch==2.13.0 --index-url <a CUDA wheel index>" test`.
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev,export
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ $(BIN)/python:
 
 # Re-installs only when the project metadata or the pins change.
 $(STAMP): $(BIN)/python pyproject.toml Makefile
-	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
