@@ -8,7 +8,6 @@ the best fitness (the epoch `best.pt` holds), then mean and spread over seeds.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -138,15 +137,17 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in out).strip("_")
 
 
-def read_results_csv(path: Path) -> RunSummary:
-    """Read a run's results.csv: the metrics of its best-fitness epoch and its AP50 curve."""
-    with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("epoch")]
-    if not rows:
+def summarize_run(path: Path) -> RunSummary:
+    """Summarise a run's results.csv: the metrics of its best-fitness epoch and its AP50 curve."""
+    from lrnet.engine.plots import read_results_csv
+
+    header, data = read_results_csv(path)
+    if not data:
         raise ValueError(f"{path}: no epochs recorded")
-    best = max(rows, key=lambda r: float(r["fitness"]))
-    metrics = {k: float(best[f"metrics/{k}"]) for k in REPORT_METRICS if f"metrics/{k}" in best}
-    return RunSummary(metrics=metrics, ap50_curve=[float(r["metrics/AP50"]) for r in rows], epochs=len(rows))
+    rows = [dict(zip(header, row)) for row in data]
+    best = max(rows, key=lambda r: r["fitness"])
+    metrics = {k: best[f"metrics/{k}"] for k in REPORT_METRICS if f"metrics/{k}" in best}
+    return RunSummary(metrics=metrics, ap50_curve=[r["metrics/AP50"] for r in rows], epochs=len(rows))
 
 
 def run_variant(
@@ -159,7 +160,7 @@ def run_variant(
     """Train one variant with one seed in `run_dir` unless it already finished; resume a killed run."""
     done = run_dir / "done.json"
     if done.is_file():
-        return read_results_csv(run_dir / "results.csv")
+        return summarize_run(run_dir / "results.csv")
     if train_fn is None:
         from lrnet.engine.trainer import train as train_fn
     last = run_dir / "weights" / "last.pt"
@@ -176,7 +177,7 @@ def run_variant(
             name=run_dir.name,
             exist_ok=True,
         )
-    summary = read_results_csv(run_dir / "results.csv")
+    summary = summarize_run(run_dir / "results.csv")
     done.write_text(json.dumps({"variant": variant.name, "seed": seed, "metrics": summary.metrics}, indent=2))
     return summary
 

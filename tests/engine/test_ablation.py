@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lrnet.engine.ablation import ABLATIONS, format_table, read_results_csv, run_ablation, slug
+from lrnet.engine.ablation import ABLATIONS, format_table, run_ablation, slug, summarize_run
 from lrnet.losses import parse_box_loss_spec
 
 
@@ -76,14 +76,14 @@ def test_runner_resumes_a_killed_variant(tmp_path):
     assert "resume" not in calls[1]
 
 
-def test_read_results_csv_takes_best_fitness_epoch(tmp_path):
+def test_summarize_run_takes_best_fitness_epoch(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text("epoch,metrics/AP,metrics/AP50,fitness\n1,0.3,0.5,0.9\n2,0.2,0.4,0.1\n")
-    summary = read_results_csv(path)
+    summary = summarize_run(path)
     assert summary.metrics == {"AP": 0.3, "AP50": 0.5} and summary.ap50_curve == [0.5, 0.4]
     with pytest.raises(ValueError, match="no epochs"):
         (tmp_path / "empty.csv").write_text("epoch,fitness\n")
-        read_results_csv(tmp_path / "empty.csv")
+        summarize_run(tmp_path / "empty.csv")
 
 
 def test_format_table_has_a_row_per_variant():
