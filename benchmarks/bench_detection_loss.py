@@ -16,6 +16,7 @@ import time
 import torch
 from torch import Tensor
 
+from lrnet.losses import registered_box_losses
 from lrnet.losses.assigner import TaskAlignedAssigner, box_overlap
 from lrnet.losses.detection import DetectionLoss
 from lrnet.nn.anchors import dist2bbox, make_anchors
@@ -142,10 +143,8 @@ def main() -> None:
 
 def print_every_kind(preds: list[Tensor], targets: dict, nc: int, strides: list[int]) -> None:
     """One forward/backward per `--box-loss` choice: the items and whether loss and gradients are finite."""
-    from lrnet.losses.box import KINDS, NAMED_VARIANTS
-
     print(f"{'box loss':<12} {'box':>9} {'cls':>9} {'dfl':>9}  finite loss/grads")
-    for kind in (*KINDS, *NAMED_VARIANTS):
+    for kind in registered_box_losses():
         for p in preds:
             p.grad = None
         total, items = DetectionLoss(nc, strides=strides, box_loss=kind)(preds, targets)

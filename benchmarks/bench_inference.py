@@ -51,8 +51,8 @@ def main() -> None:
     parser.add_argument("--ort-variants", action="store_true", help="also time onnxruntime session variants")
     args = parser.parse_args()
 
-    from lrnet.engine.exporter import export_model_onnx
-    from lrnet.engine.onnx_backend import OnnxModel
+    from lrnet.engine.inference.exporter import export_model_onnx
+    from lrnet.engine.inference.onnx_backend import OnnxModel
     from lrnet.nn import build_model
     from lrnet.nn.summary import model_info
 

@@ -21,7 +21,7 @@ def measure(model_name: str, imgsz: int, batch: int, iters: int, warmup: int, de
 
     import torch
 
-    from lrnet.engine.optim import build_optimizer
+    from lrnet.engine.training.optim import build_optimizer
     from lrnet.losses.detection import DetectionLoss, default_box_loss
     from lrnet.nn import build_model
 

@@ -9,8 +9,16 @@ import pytest
 import torch
 
 from lrnet.cli import main
-from lrnet.losses import box_iou_value
-from lrnet.simulation import SimulationConfig, build_problem, cxcywh_to_xyxy, regress
+from lrnet.errors import ConfigError
+from lrnet.losses import box_iou_value, registered_box_losses
+from lrnet.simulation import (
+    SimulationConfig,
+    build_problem,
+    cxcywh_to_xyxy,
+    default_losses,
+    regress,
+    run_simulation,
+)
 
 QUICK = SimulationConfig(points=3, iterations=25, target_sizes=(4.0, 64.0), seed=1)
 
@@ -80,6 +88,36 @@ def test_cli_quick_run_writes_table_json_and_plots(tmp_path, capsys):
     assert (out / "angle_cost_siou.png").stat().st_size > 1000
 
 
-def test_cli_rejects_bad_loss_spec(tmp_path):
-    with pytest.raises(SystemExit, match="unknown box loss kind 'nope'"):
-        main(["simulate", "--quick", "--out", str(tmp_path), "--losses", "ciou", "nope"])
+def test_cli_rejects_bad_loss_spec(tmp_path, capsys):
+    # the CLI error contract: one line on stderr naming the bad spec, exit code 2, nothing run
+    code = main(["simulate", "--quick", "--out", str(tmp_path / "sim"), "--losses", "ciou", "nope"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "unknown box loss kind 'nope'" in err and "--" not in err
+    assert not (tmp_path / "sim").exists()
+
+
+def test_default_losses_are_every_registered_box_loss():
+    assert SimulationConfig().losses == registered_box_losses()
+    assert {"rsiou", "rsiou*", "siou*", "wiou-v3"} <= set(default_losses())
+
+
+def test_run_simulation_writes_the_record_and_checks_before_any_work(tmp_path):
+    cfg = dataclasses.replace(QUICK, iterations=3, losses=("ciou", "siou*"))
+    lines: list[str] = []
+    run = run_simulation(cfg, tmp_path / "sim", log=lines.append)
+    assert [r.loss for r in run.results] == ["ciou", "siou*"] and run.anchors == len(
+        build_problem(cfg).anchors
+    )
+    assert lines and lines[0].startswith(f"simulate: {run.anchors} anchors")
+    assert {p.name for p in run.files} == {"results.json", "error_vs_iteration.png", "angle_cost_siou.png"}
+    assert "siou*" in run.table()
+    for bad, match in (
+        ({"losses": ("ciou", "siou:gamma=1")}, "does not take"),
+        ({"iterations": 0}, "iterations=0"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            run_simulation(dataclasses.replace(cfg, **bad), tmp_path / "bad")
+    with pytest.raises(ConfigError, match="points=0"):
+        run_simulation(dataclasses.replace(cfg, points=0), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

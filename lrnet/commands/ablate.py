@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `ablate` sub-command."""
-    from lrnet.engine.ablation import ABLATIONS
+    from lrnet.engine.experiments.ablation import ABLATIONS
 
     p = sub.add_parser(
         "ablate",
@@ -35,36 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_overrides(items: list[str]) -> dict[str, object]:
-    """Turn `KEY=VALUE` strings into typed `TrainConfig` overrides, refusing unknown keys."""
-    import dataclasses
-
-    from lrnet.engine.train_config import TrainConfig
-
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in types:
-            raise SystemExit(f"lrnet ablate: --set {item!r}: expected KEY=VALUE, KEY one of {sorted(types)}")
-        kind = str(types[key])
-        if "bool" in kind:
-            out[key] = value.strip().lower() in ("1", "true", "yes", "on")
-        elif "int" in kind:
-            out[key] = int(value)
-        elif "float" in kind:
-            out[key] = float(value)
-        else:
-            out[key] = value
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the ablation and print the report."""
-    from lrnet.engine.ablation import run_ablation
+    from lrnet.engine.experiments.ablation import parse_seeds, run_ablation
+    from lrnet.engine.training.train_config import parse_overrides
 
-    seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     overrides = {
         "data": args.data,
         "epochs": args.epochs,
@@ -74,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         "workers": args.workers,
         **parse_overrides(args.set),
     }
-    _, report = run_ablation(args.table, seeds=seeds, project=args.project, **overrides)
+    _, report = run_ablation(args.table, seeds=parse_seeds(args.seeds), project=args.project, **overrides)
     print(report.read_text())
     print(f"report: {report}")
     return 0

@@ -1,8 +1,31 @@
-"""`lrnet data synth|convert|stats`: make, convert and inspect detection data sets."""
+"""`lrnet data synth|convert|stats|formats`: make, convert and inspect detection data sets."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+
+
+class _RegisteredFormats:
+    """argparse `choices` read from the data-format registry when a value is checked or listed.
+
+    The registry is imported only then, so building the parser (every `lrnet` call) does not import
+    lrnet.data (torch, OpenCV); formats registered before parsing (e.g. by a test) are accepted.
+    """
+
+    def __init__(self, writable: bool) -> None:
+        self.writable = writable
+
+    def _names(self) -> list[str]:
+        from lrnet.data.registry import format_names, writable_format_names
+
+        return writable_format_names() if self.writable else format_names()
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
 
 
 def register(subparsers) -> None:
@@ -21,11 +44,25 @@ def register(subparsers) -> None:
     )
     p.set_defaults(func=_synth)
 
-    p = sub.add_parser("convert", help="convert annotations between formats")
-    p.add_argument("--from", dest="fmt_in", required=True, choices=["visdrone", "coco", "voc", "yolo"])
-    p.add_argument("--to", dest="fmt_out", required=True, choices=["yolo", "coco"])
+    p = sub.add_parser("convert", help="convert annotations between registered formats")
+    p.add_argument(
+        "--from",
+        dest="fmt_in",
+        required=True,
+        metavar="FORMAT",
+        choices=_RegisteredFormats(writable=False),
+        help="input format: %(choices)s",
+    )
+    p.add_argument(
+        "--to",
+        dest="fmt_out",
+        required=True,
+        metavar="FORMAT",
+        choices=_RegisteredFormats(writable=True),
+        help="output format: %(choices)s",
+    )
     p.add_argument("--split", default="train", help="split name (VOC set, YOLO YAML key, output folder name)")
-    p.add_argument("src", help="VisDrone split folder, COCO JSON, VOC root or YOLO data YAML")
+    p.add_argument("src", help="input file or folder of the --from format (see `lrnet data formats`)")
     p.add_argument("dst", help="output folder (or .json file for --to coco)")
     p.set_defaults(func=_convert)
 
@@ -35,6 +72,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="PNG plot path (default: runs/stats/<data stem>_<split>.png)")
     p.set_defaults(func=_stats)
 
+    p = sub.add_parser("formats", help="list the registered data formats and their data YAML keys")
+    p.set_defaults(func=_formats)
+
 
 def _synth(args: argparse.Namespace) -> int:
     import time
@@ -43,9 +83,14 @@ def _synth(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     path = generate_synthetic(
-        args.out, train=args.train, val=args.val, imgsz=args.imgsz, classes=args.classes, seed=args.seed,
+        args.out,
+        train=args.train,
+        val=args.val,
+        imgsz=args.imgsz,
+        classes=args.classes,
+        seed=args.seed,
         workers=args.workers,
-    )  # fmt: skip
+    )
     print(f"wrote {path} ({args.train} train + {args.val} val images in {time.perf_counter() - t0:.1f} s)")
     return 0
 
@@ -59,12 +104,17 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from lrnet.data.stats import dataset_stats, format_stats, plot_stats
+    from lrnet.data.stats import dataset_stats, default_plot_path, format_stats, plot_stats
 
     stats = dataset_stats(args.data, args.split)
     print(format_stats(stats))
-    png = args.out or Path("runs/stats") / f"{Path(args.data).stem}_{args.split}.png"
+    png = args.out or default_plot_path(args.data, args.split)
     print(f"plot: {plot_stats(stats, png, title=f'{args.data} [{args.split}]')}")
+    return 0
+
+
+def _formats(args: argparse.Namespace) -> int:
+    from lrnet.data.registry import describe_formats
+
+    print(describe_formats())
     return 0

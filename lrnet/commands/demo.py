@@ -8,7 +8,7 @@ import dataclasses
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `demo` sub-command; every `DemoConfig` field is a flag."""
-    from lrnet.engine.demo import DemoConfig
+    from lrnet.engine.experiments.demo import DemoConfig
 
     p = sub.add_parser(
         "demo",
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the report is."""
-    from lrnet.engine.demo import DemoConfig, run_demo
+    from lrnet.engine.experiments.demo import DemoConfig, run_demo
 
     cfg = DemoConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DemoConfig)})
     report = run_demo(cfg)

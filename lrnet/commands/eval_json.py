@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,35 +20,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def format_table(metrics: dict, per_class: bool) -> str:
-    """Two-column text table, values as percentages (-1 stays -1: no ground truth in that bin)."""
-
-    def cell(value: float) -> str:
-        return "-1 (no GT)" if value < 0 else f"{100.0 * value:.2f}"
-
-    rows = [(key, cell(value)) for key, value in metrics.items() if key != "per_class"]
-    if per_class:
-        rows += [(f"AP[{name}]", cell(value)) for name, value in metrics["per_class"].items()]
-    width = max(len("metric"), *(len(name) for name, _ in rows))
-    lines = [f"{'metric':<{width}}  value (%)", f"{'-' * width}  ---------"]
-    lines += [f"{name:<{width}}  {value}" for name, value in rows]
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
-    """Compute and print the metrics; returns 2 on bad input, with the reason on stderr."""
-    from lrnet.eval.coco_metrics import coco_metrics
+    """Compute and print the metrics (bad files raise `lrnet.errors` errors: one line, exit 2)."""
+    import json
 
-    try:
-        metrics = coco_metrics(args.gt, args.dt, protocol=args.protocol)
-    except (OSError, ValueError) as e:
-        print(f"lrnet eval-json: error: {e}", file=sys.stderr)
-        return 2
+    from lrnet.eval import coco_metrics, format_metrics_table
+
+    metrics = coco_metrics(args.gt, args.dt, protocol=args.protocol)
     if args.json:
         if not args.per_class:
             metrics = {k: v for k, v in metrics.items() if k != "per_class"}
         print(json.dumps({"protocol": args.protocol, **metrics}))
     else:
         print(f"protocol: {args.protocol}")
-        print(format_table(metrics, args.per_class))
+        print(format_metrics_table(metrics, args.per_class))
     return 0

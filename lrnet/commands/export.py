@@ -1,7 +1,7 @@
 """`lrnet export`: write a checkpoint as ONNX and check onnxruntime against PyTorch (1e-4 relative).
 
-There is no onnx-simplifier step (`--simplify-free` is accepted and is the only mode): BatchNorm is
-folded before tracing and onnxruntime optimises the graph when it loads it.
+There is no onnx-simplifier step: BatchNorm is folded before tracing and onnxruntime optimises the
+graph when it loads it. Exit code 1 when the check fails.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `export` sub-command."""
     parser = subparsers.add_parser("export", help="export weights to ONNX", description=__doc__)
     parser.add_argument("--weights", required=True, help="lrnet checkpoint (.pt)")
     parser.add_argument("--format", default="onnx", choices=["onnx"])
@@ -19,26 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
     parser.add_argument("--opset", type=int, default=17)
-    parser.add_argument(
-        "--simplify-free", action="store_true", help="no onnx-simplifier step (always the case)"
-    )
     parser.add_argument("--out", default=None, help="output path (default: the weights path with .onnx)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
+    """Export, verify and print both relative differences."""
+    from lrnet.engine.inference.exporter import VERIFY_TOLERANCE, export_onnx
 
-    from lrnet.engine.checkpoint import CheckpointError
-    from lrnet.engine.exporter import VERIFY_TOLERANCE, export_onnx
-
-    try:
-        result = export_onnx(
-            args.weights, args.out, imgsz=args.imgsz, dynamic=args.dynamic, opset=args.opset, batch=args.batch
-        )
-    except (CheckpointError, ValueError) as e:
-        print(f"lrnet export: error: {e}", file=sys.stderr)
-        return 2
+    result = export_onnx(
+        args.weights, args.out, imgsz=args.imgsz, dynamic=args.dynamic, opset=args.opset, batch=args.batch
+    )
     status = "OK" if result.ok else "FAILED"
     print(
         f"exported {args.weights} -> {result.path} (imgsz {result.imgsz}, dynamic {result.dynamic})\n"

@@ -14,6 +14,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `predict` sub-command."""
     parser = subparsers.add_parser("predict", help="detect objects and draw them", description=__doc__)
     parser.add_argument("--weights", nargs="+", help="checkpoint (.pt) or exported .onnx")
     parser.add_argument("--compare", nargs="+", metavar="W", help="two or more weights drawn side by side")
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--iou", type=float, default=0.7)
     parser.add_argument("--max-det", type=int, default=300)
     parser.add_argument("--batch", type=int, default=8, help="tiles per forward pass with --slice")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--slice", type=int, default=0, metavar="N", help="sliced inference with N x N tiles")
     parser.add_argument("--overlap", type=float, default=0.2, help="tile overlap fraction with --slice")
     parser.add_argument(
@@ -41,30 +42,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
+    """Check the flag combination, run the prediction job and print the counts."""
     from pathlib import Path
 
-    from lrnet.engine.checkpoint import CheckpointError
-    from lrnet.engine.onnx_backend import OnnxModelError
-    from lrnet.engine.predict_run import PredictJob, run_predict
+    from lrnet.engine.inference.predict_run import PredictJob, run_predict
+    from lrnet.errors import ConfigError
 
     weights = args.compare or args.weights
     if not weights:
-        print("lrnet predict: error: give --weights W or --compare W1 W2 ...", file=sys.stderr)
-        return 2
+        raise ConfigError("give --weights W or --compare W1 W2 ...")
     if args.compare and len(args.compare) < 2:
-        print("lrnet predict: error: --compare needs two or more weights", file=sys.stderr)
-        return 2
+        raise ConfigError("--compare needs two or more weights")
     if not args.compare and len(weights) > 1:
-        print(
-            "lrnet predict: error: several --weights: use --compare to draw them side by side",
-            file=sys.stderr,
-        )
-        return 2
+        raise ConfigError("several --weights: use --compare to draw them side by side")
     titles = args.labels or [Path(w).stem for w in weights]
     if len(titles) != len(weights):
-        print(f"lrnet predict: error: {len(titles)} --labels for {len(weights)} weights", file=sys.stderr)
-        return 2
+        raise ConfigError(f"{len(titles)} --labels for {len(weights)} weights")
     job = PredictJob(
         weights=[str(w) for w in weights], titles=titles, source=args.source, imgsz=args.imgsz,
         conf=args.conf, iou=args.iou, max_det=args.max_det, batch=args.batch, device=args.device,
@@ -72,14 +65,10 @@ def run(args: argparse.Namespace) -> int:
         merge_iou=args.merge_iou, save_txt=args.save_txt, save_json=args.save_json,
         draw_labels=not args.no_labels, project=args.project, name=args.name, exist_ok=args.exist_ok,
     )  # fmt: skip
-    try:
-        summary = run_predict(job)
-    except (CheckpointError, OnnxModelError, ValueError, FileNotFoundError) as e:
-        print(f"lrnet predict: error: {e}", file=sys.stderr)
-        return 2
+    summary = run_predict(job)
+    skipped = f", {summary['skipped']} unreadable images skipped" if summary["skipped"] else ""
     print(
         f"{summary['images']} images, {summary['frames']} video frames, {summary['detections']} detections"
-        f"{', ' + str(summary['skipped']) + ' unreadable images skipped' if summary['skipped'] else ''}; "
-        f"results saved to {summary['save_dir']}"
+        f"{skipped}; results saved to {summary['save_dir']}"
     )
     return 0

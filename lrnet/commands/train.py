@@ -1,4 +1,4 @@
-"""`lrnet train`: train a model (flags map 1:1 onto `lrnet.engine.train_config.TrainConfig`)."""
+"""`lrnet train`: train a model (flags map 1:1 onto `lrnet.engine.training.train_config.TrainConfig`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` parser; every TrainConfig field is a flag, plus `--cfg file.yaml`."""
-    from lrnet.engine.train_config import add_config_arguments
+    from lrnet.engine.training.train_config import add_config_arguments
 
     parser = subparsers.add_parser(
         "train",
         help="train a detector (CPU, CUDA, or multi-GPU via torchrun)",
-        description="Train a model; defaults follow SPEC.md §5. Multi-GPU: "
+        description="Train a model; the defaults are the paper's recipe (SGD, lr0 0.01, EMA; see "
+        "lrnet.engine.training.train_config). Multi-GPU: "
         "torchrun --nproc_per_node=N -m lrnet.cli train ...",
     )
     parser.add_argument("--cfg", default=None, help="YAML file with the same keys as the flags")
@@ -24,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     """Build the config, train, print where the weights went."""
     import os
 
-    from lrnet.engine.train_config import config_from_args
-    from lrnet.engine.trainer import train
+    from lrnet.engine.training.train_config import config_from_args
+    from lrnet.engine.training.trainer import train
 
     result = train(config_from_args(args))
     if int(os.environ.get("RANK", "0")) == 0:

@@ -1,4 +1,4 @@
-"""Geometric and photometric augmentation with boxes kept exact (YOLOv8 defaults, SPEC.md §5).
+"""Geometric and photometric augmentation with boxes kept exact (YOLOv8's defaults).
 
 Images are HWC uint8 BGR (OpenCV order) until the dataset converts them. Boxes are float32 xyxy
 pixels. Geometric steps carry two box arrays: `boxes` (the visible part, clipped to where image
@@ -10,7 +10,7 @@ All randomness comes from a `numpy.random.Generator` passed in, never from globa
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -18,10 +18,13 @@ import numpy as np
 
 @dataclass
 class AugmentConfig:
-    """Augmentation hyper-parameters; the defaults are YOLOv8's (SPEC.md §5)."""
+    """Augmentation hyper-parameters; the defaults are YOLOv8's.
+
+    When mosaic is turned off for the final epochs is a training setting (`TrainConfig.close_mosaic`),
+    not an augmentation one; the trainer calls `loader.close_mosaic()`.
+    """
 
     mosaic: float = 1.0  # probability of a 4-image mosaic
-    close_mosaic: int = 10  # the trainer turns mosaic off for this many final epochs
     degrees: float = 0.0  # rotation range (+/- degrees)
     translate: float = 0.1  # translation, fraction of the output size
     scale: float = 0.5  # scale gain range 1 +/- scale
@@ -34,9 +37,6 @@ class AugmentConfig:
     min_box_side: float = 1.0  # boxes narrower or lower than this (px) after augmentation are dropped
     min_area_frac: float = 0.1  # ... and so are boxes with less than this fraction of their area visible
     pad_value: int = 114
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def letterbox(img: np.ndarray, size: int, pad_value: int = 114, interpolation: int | None = None):

@@ -6,12 +6,14 @@ not match is rebuilt; a folder that cannot be written only costs a warning.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import warnings
 from pathlib import Path
+
+from lrnet.errors import RunError
+from lrnet.fileio import atomic_write
 
 CACHE_VERSION = 1
 
@@ -46,14 +48,10 @@ def load_cache(path: Path, expected_hash: str) -> dict | None:
 
 def save_cache(path: Path, hash_value: str, payload: dict) -> bool:
     """Write the cache atomically; warn and return False when the folder is not writable."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_write(path, "w", encoding="utf-8") as f:
             json.dump({"version": CACHE_VERSION, "hash": hash_value, "payload": payload}, f)
-        os.replace(tmp, path)
         return True
-    except OSError as exc:
+    except RunError as exc:
         warnings.warn(f"cannot write label cache {path}: {exc}; continuing without it", stacklevel=2)
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         return False

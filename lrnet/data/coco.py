@@ -1,4 +1,4 @@
-"""COCO JSON (AI-TOD's form): reader and writer.
+"""COCO JSON (AI-TOD's form): reader and writer, registered as data format `coco`.
 
 Categories sorted by id become class indices 0..K-1 (`category_ids` keeps the original ids).
 Annotations with `iscrowd: 1` or `ignore: 1` become ignore regions. Image sizes come from the JSON,
@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from lrnet.data.reading import ImageLabels
+from lrnet.data.registry import DataFormat, register_format
+from lrnet.data.source import DetectionSource, SkipCounter
+from lrnet.errors import DataError, InputFileNotFoundError
 
-from lrnet.data.source import DetectionRecord, DetectionSource, SkipCounter, dedupe_boxes, dedupe_regions
+if TYPE_CHECKING:
+    from lrnet.data.data_yaml import YamlSplit
 
 
 def _resolve_image(file_name: str, images_dir: Path) -> str:
@@ -31,15 +36,30 @@ def read_coco(json_path: str | Path, images_dir: str | Path | None = None) -> De
     """Read a COCO detection JSON; `images_dir` defaults to the JSON's folder."""
     json_path = Path(json_path)
     if not json_path.is_file():
-        raise FileNotFoundError(f"COCO annotation file {json_path} does not exist")
+        raise InputFileNotFoundError(f"COCO annotation file {json_path} does not exist; check the path")
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ValueError(f"{json_path}: not valid JSON ({exc})") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{json_path}: not valid JSON ({exc}); fix or re-export the file") from exc
     for key in ("images", "annotations", "categories"):
-        if key not in data:
-            raise ValueError(f"{json_path}: missing the '{key}' list of a COCO detection file")
-    images_dir = Path(images_dir) if images_dir is not None else json_path.parent
+        if not isinstance(data, dict) or key not in data:
+            raise DataError(
+                f"{json_path}: missing the '{key}' list of a COCO detection file; "
+                "a COCO JSON holds 'images', 'annotations' and 'categories'"
+            )
+    try:
+        return _read_coco_data(data, json_path, Path(images_dir) if images_dir is not None else None)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(
+            f"{json_path}: malformed COCO entry ({exc.__class__.__name__}: {exc}); every image needs "
+            "id, file_name, width, height and every annotation id, image_id, category_id, bbox"
+        ) from exc
+
+
+def _read_coco_data(data: dict, json_path: Path, images_dir: Path | None) -> DetectionSource:
+    images_dir = images_dir if images_dir is not None else json_path.parent
     cats = sorted(data["categories"], key=lambda c: c["id"])
     category_ids = [int(c["id"]) for c in cats]
     names = [str(c.get("name", c["id"])) for c in cats]
@@ -52,33 +72,23 @@ def read_coco(json_path: str | Path, images_dir: str | Path | None = None) -> De
     records = []
     for im in data["images"]:
         iid = int(im["id"])
-        width, height = int(im["width"]), int(im["height"])
-        boxes, cls, ignore = [], [], []
+        labels = ImageLabels(int(im["width"]), int(im["height"]), f"{json_path} (image {iid})", counter)
         for ann in per_image[iid]:
+            where = f"{json_path} (annotation {ann.get('id')})"
             x, y, w, h = (float(v) for v in ann["bbox"])
             if w <= 0 or h <= 0:
-                counter.drop(f"{json_path} (annotation {ann.get('id')})", "zero size")
+                labels.drop("zero size", where=where)
                 continue
-            xyxy = [max(x, 0.0), max(y, 0.0), min(x + w, width), min(y + h, height)]
-            if xyxy[2] <= xyxy[0] or xyxy[3] <= xyxy[1]:
-                counter.drop(f"{json_path} (annotation {ann.get('id')})", "outside the image")
+            xyxy = labels.clip([x, y, x + w, y + h], "outside the image", where)
+            if xyxy is None:
                 continue
             if ann.get("iscrowd", 0) or ann.get("ignore", 0):
-                ignore.append(xyxy)
+                labels.add_ignore(xyxy)
             elif int(ann["category_id"]) not in index_of:
-                counter.drop(
-                    f"{json_path} (annotation {ann.get('id')})", "unknown class", str(ann["category_id"])
-                )
+                labels.drop("unknown class", str(ann["category_id"]), where)
             else:
-                boxes.append(xyxy)
-                cls.append(index_of[int(ann["category_id"])])
-        b, c, n_dup = dedupe_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.array(cls, np.int64))
-        if n_dup:
-            counter.drop(f"{json_path} (image {iid})", "duplicate", "", n_dup)
-        ign = dedupe_regions(np.array(ignore, np.float32).reshape(-1, 4))
-        records.append(
-            DetectionRecord(_resolve_image(im["file_name"], images_dir), width, height, b, c, ign, iid)
-        )
+                labels.add_box(xyxy, index_of[int(ann["category_id"])])
+        records.append(labels.record(_resolve_image(im["file_name"], images_dir), iid))
     return DetectionSource(records, names, category_ids, root=str(images_dir), counter=counter)
 
 
@@ -132,3 +142,34 @@ def write_coco(source: DetectionSource, json_path: str | Path, relative_to: str 
             names.append(str(Path(r.im_file).resolve()))
     json_path.write_text(json.dumps(source_to_coco(source, names)), encoding="utf-8")
     return json_path
+
+
+@register_format
+class CocoFormat(DataFormat):
+    """COCO detection JSON files; images relative to the JSON's folder unless `images:` is given."""
+
+    name = "coco"
+    description = "a COCO JSON file"
+    split_entry = "{images: DIR, annotations: FILE.json} or just the JSON path"
+    entry_keys = ("images", "annotations")
+
+    def sniff(self, path: Path) -> bool:
+        return path.is_file() and path.suffix.lower() == ".json"
+
+    def read(self, path: Path, split: str) -> DetectionSource:
+        return read_coco(path)
+
+    def read_split(self, spec: YamlSplit) -> DetectionSource:
+        entry = spec.entry
+        if isinstance(entry, dict):
+            if not entry.get("annotations"):
+                raise DataError(f"{spec.yaml}: '{spec.split}' needs 'annotations: FILE.json'")
+            ann = spec.existing_path(entry["annotations"], "annotations")
+            images = spec.existing_path(entry["images"], "image folder") if entry.get("images") else None
+        else:
+            ann, images = spec.existing_path(entry, "annotations"), None
+        return read_coco(ann, images)
+
+    def write(self, source: DetectionSource, dst: Path, split: str) -> Path:
+        """`dst` itself when it ends in `.json`, else `dst/<split>.json`; image paths relative to it."""
+        return write_coco(source, dst if dst.suffix == ".json" else dst / f"{split}.json")

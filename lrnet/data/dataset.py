@@ -27,7 +27,9 @@ from lrnet.data.augment import (
 )
 from lrnet.data.coco import source_to_coco
 from lrnet.data.formats import load_dataset_source
-from lrnet.data.source import DetectionSource, read_image_size
+from lrnet.data.images import read_image_size
+from lrnet.data.source import DetectionSource
+from lrnet.errors import ConfigError, DataError
 
 
 def verify_images(source: DetectionSource) -> None:
@@ -72,8 +74,8 @@ class DetectionDataset(Dataset):
         verbose: bool = True,
     ) -> None:
         if imgsz % 32:
-            raise ValueError(
-                f"imgsz must be a multiple of 32, got {imgsz} (try {max(32, round(imgsz / 32) * 32)})"
+            raise ConfigError(
+                f"imgsz={imgsz} is not a multiple of 32; use imgsz={max(32, round(imgsz / 32) * 32)}"
             )
         self.source = load_dataset_source(data, split, verbose=verbose)
         if not self.source.images_verified:
@@ -82,7 +84,10 @@ class DetectionDataset(Dataset):
             total = len(self.source) + sum(self.source.counter.skipped.values())
             print(self.source.counter.summary(total, f"{data} [{split}]"))
         if len(self.source) == 0:
-            raise ValueError(f"{data} [{split}]: no usable images")
+            raise DataError(
+                f"{data} [{split}]: no usable images; check that the split lists images and that they "
+                "can be read (the warnings above name the skipped ones)"
+            )
         self.split = split
         self.imgsz = imgsz
         self.augment = augment
@@ -91,7 +96,6 @@ class DetectionDataset(Dataset):
         self.grey_ignore = augment if grey_ignore is None else grey_ignore
         self.epoch = 0
         self.mosaic = augment and self.hyp.mosaic > 0
-        self.runtime_failures = 0
 
     @property
     def records(self):
@@ -117,7 +121,7 @@ class DetectionDataset(Dataset):
         self.epoch = int(epoch)
 
     def close_mosaic(self) -> None:
-        """Turn mosaic off (YOLOv8 does this for the last `hyp.close_mosaic` epochs)."""
+        """Turn mosaic off (the trainer does this for its last `close_mosaic` epochs, as YOLOv8 does)."""
         self.mosaic = False
 
     def coco_gt(self) -> dict:
@@ -138,10 +142,12 @@ class DetectionDataset(Dataset):
             img = cv2.imread(r.im_file, cv2.IMREAD_COLOR)
             if img is not None:
                 break
-            self.runtime_failures += 1
             warnings.warn(f"cannot decode {r.im_file}; using the next image instead", stacklevel=2)
         else:
-            raise RuntimeError(f"no image of {self.source.root or 'the data set'} can be decoded")
+            raise DataError(
+                f"no image of {self.source.root or 'the data set'} can be decoded by OpenCV; "
+                "check or re-encode the image files"
+            )
         h0, w0 = img.shape[:2]
         if self.grey_ignore and len(r.ignore):
             sx, sy = w0 / r.width, h0 / r.height
@@ -206,16 +212,3 @@ class DetectionDataset(Dataset):
         if rng.random() < hyp.flipud:
             img_out, vis = flip_ud(img_out, vis)
         return img_out, vis, cls
-
-    @staticmethod
-    def collate_fn(batch: list[dict]) -> dict:
-        from lrnet.data.loader import collate_fn
-
-        return collate_fn(batch)
-
-
-def build_dataset(data, split: str = "train", imgsz: int = 640, augment: bool | None = None, **kwargs):
-    """Convenience: a `DetectionDataset` with augmentation on for the train split by default."""
-    if augment is None:
-        augment = split == "train"
-    return DetectionDataset(data, split=split, imgsz=imgsz, augment=augment, **kwargs)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from lrnet.errors import ConfigError
+
 
 def collate_fn(batch: list[dict]) -> dict:
     """Stack images to (B, 3, H, W); concatenate targets with `batch_idx`; other fields become lists."""
@@ -109,7 +111,10 @@ def build_dataloader(
     `loader.set_epoch(epoch)` before each epoch; the result is the same for any `workers`.
     """
     if distributed and not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        raise RuntimeError("build_dataloader(distributed=True) needs torch.distributed to be initialised")
+        raise ConfigError(
+            "build_dataloader(distributed=True) needs an initialised torch.distributed process group; "
+            "call torch.distributed.init_process_group first, or pass distributed=False"
+        )
     sampler = EpochSampler(dataset, shuffle=shuffle, seed=seed, distributed=distributed, drop_last=drop_last)
     return DetectionLoader(
         dataset,

@@ -1,7 +1,8 @@
 """The one in-memory form of a detection data set split, shared by every reader and writer.
 
-Readers (`yolo.py`, `coco.py`, `visdrone.py`, `voc.py`) build a `DetectionSource`; writers turn
-one back into files; converters are a reader plus a writer.
+Readers (the formats registered in `registry.py`: `yolo.py`, `coco.py`, `visdrone.py`, `voc.py`)
+build a `DetectionSource`; writers turn one back into files; a conversion is a reader plus a writer
+(docs/ARCHITECTURE.md, "Data").
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from lrnet.errors import DataError
 
 
 @dataclass
@@ -38,7 +39,10 @@ class DetectionRecord:
         self.cls = np.asarray(self.cls, dtype=np.int64).reshape(-1)
         self.ignore = np.asarray(self.ignore, dtype=np.float32).reshape(-1, 4)
         if len(self.boxes) != len(self.cls):
-            raise ValueError(f"{self.im_file}: {len(self.boxes)} boxes but {len(self.cls)} classes")
+            raise DataError(
+                f"{self.im_file}: {len(self.boxes)} boxes but {len(self.cls)} classes; "
+                "a reader must give one class per box"
+            )
 
 
 @dataclass
@@ -90,7 +94,10 @@ class DetectionSource:
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.category_ids):
-            raise ValueError(f"{len(self.names)} class names but {len(self.category_ids)} category ids")
+            raise DataError(
+                f"{self.root or 'data set'}: {len(self.names)} class names but {len(self.category_ids)} "
+                "category ids; give one category id per class name"
+            )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -116,43 +123,3 @@ def dedupe_regions(boxes: np.ndarray) -> np.ndarray:
         return boxes
     _, first = np.unique(boxes, axis=0, return_index=True)
     return boxes[np.sort(first)]
-
-
-def clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Clip xyxy boxes to the image, in place on a copy."""
-    out = boxes.copy()
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
-    return out
-
-
-def read_image_size(path: str | Path) -> tuple[int, int]:
-    """Return (width, height) from the image header; raise ValueError for unreadable or truncated files.
-
-    Reads only the header (Pillow) plus, for JPEG, the end-of-image marker, so it is cheap enough to
-    run on every image when a data set is indexed.
-    """
-    from PIL import Image
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-            fmt = im.format
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # Pillow raises several types for corrupt files
-        raise ValueError(f"unreadable image ({exc.__class__.__name__}: {exc})") from exc
-    if width < 1 or height < 1:
-        raise ValueError(f"image has size {width}x{height}")
-    if fmt == "JPEG":
-        with open(path, "rb") as f:
-            f.seek(-2, 2)
-            if f.read() != b"\xff\xd9":
-                raise ValueError("truncated JPEG (no end-of-image marker)")
-    elif fmt == "PNG":
-        with open(path, "rb") as f:
-            f.seek(-8, 2)
-            if f.read()[:4] != b"IEND":
-                raise ValueError("truncated PNG (no IEND chunk)")
-    return int(width), int(height)

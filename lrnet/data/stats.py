@@ -56,6 +56,11 @@ def format_stats(stats: dict) -> str:
     return "\n".join(lines)
 
 
+def default_plot_path(data: str | Path, split: str) -> Path:
+    """Where `lrnet data stats` writes its plot unless told: runs/stats/<data stem>_<split>.png."""
+    return Path("runs/stats") / f"{Path(data).stem}_{split}.png"
+
+
 def plot_stats(stats: dict, png: str | Path, title: str = "") -> Path:
     """Bar charts of the size histogram and the boxes per class."""
     import matplotlib

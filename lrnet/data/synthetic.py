@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lrnet.errors import ConfigError
+
 CLASS_NAMES = ["vehicle", "truck", "ship", "plane", "person", "storage-tank", "van", "boat"]
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 MAX_HIDDEN = 0.6
@@ -261,7 +263,9 @@ def _place(rng, size: int, roads, n_objects: int, nc: int):
 def render_image(seed: int, split: str, index: int, imgsz: int = 640, nc: int = 6):
     """Draw one image; return (BGR uint8 image, boxes xyxy float32 (N, 4), classes int64 (N,))."""
     if not 1 <= nc <= len(CLASS_NAMES):
-        raise ValueError(f"classes must be 1..{len(CLASS_NAMES)}, got {nc}")
+        raise ConfigError(
+            f"nc={nc}: the synthetic set has 1..{len(CLASS_NAMES)} classes; pick one in that range"
+        )
     rng = np.random.default_rng([seed, SPLIT_IDS.get(split, 3), index])
     img, roads = _background(rng, imgsz, seed)
     scale = imgsz / 640
@@ -363,7 +367,9 @@ def generate_synthetic(
     from lrnet.data.source import DetectionRecord, DetectionSource
 
     if not 1 <= classes <= len(CLASS_NAMES):
-        raise ValueError(f"classes must be 1..{len(CLASS_NAMES)}, got {classes}")
+        raise ConfigError(
+            f"classes={classes}: the synthetic set has 1..{len(CLASS_NAMES)} classes; pick one in that range"
+        )
     out = Path(out)
     names = CLASS_NAMES[:classes]
     results: dict[str, list] = {}

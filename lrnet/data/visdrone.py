@@ -1,27 +1,22 @@
-"""VisDrone2019-DET text annotations (SPEC.md §7).
+"""VisDrone2019-DET text annotations: reader, registered as data format `visdrone`.
 
 A split folder holds `images/` and `annotations/` (same stem, `.txt`), one object per line:
-`x, y, w, h, score, category, truncation, occlusion`. Categories 1-10 are the targets (class index
-category - 1); category 0 (ignored region) becomes an ignore region (greyed out in training images,
-`iscrowd` at evaluation); category 11 ("others") is neither a target nor an ignore region and is
-dropped, as in the official toolkit's training conversions.
+`x, y, w, h, score, category, truncation, occlusion` (box in pixels, top-left corner and size).
+Categories 1-10 are the targets (class index category - 1); category 0 (ignored region) becomes an
+ignore region (greyed out in training images, `iscrowd` at evaluation); category 11 ("others") is
+neither a target nor an ignore region and is dropped, as in the official toolkit's training
+conversions.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from lrnet.data.source import (
-    IMAGE_SUFFIXES,
-    DetectionRecord,
-    DetectionSource,
-    SkipCounter,
-    dedupe_boxes,
-    dedupe_regions,
-    read_image_size,
-)
+from lrnet.data.images import list_image_files
+from lrnet.data.reading import ImageLabels, read_paired_folder, require_folders
+from lrnet.data.registry import DataFormat, register_format
+from lrnet.data.source import DetectionSource, SkipCounter
+from lrnet.errors import DataError
 
 VISDRONE_NAMES = [
     "pedestrian",
@@ -37,61 +32,41 @@ VISDRONE_NAMES = [
 ]
 
 
-def parse_visdrone_text(text: str, width: int, height: int, path: str, counter: SkipCounter):
-    """Parse one annotation file into (boxes xyxy, cls, ignore regions); raise ValueError if unparsable."""
-    boxes, cls, ignore = [], [], []
+def parse_visdrone_text(text: str, labels: ImageLabels) -> None:
+    """Add the objects of one annotation file to `labels`; raise DataError for an unparsable line."""
     for n, line in enumerate(text.splitlines(), 1):
         parts = [p for p in line.strip().split(",") if p.strip() != ""]
         if not parts:
             continue
         if len(parts) < 6:
-            raise ValueError(f"line {n}: expected 8 comma-separated values, got {len(parts)}")
+            raise DataError(f"line {n}: expected 8 comma-separated values, got {len(parts)}")
         try:
             x, y, w, h = (float(v) for v in parts[:4])
             category = int(float(parts[5]))
         except ValueError as exc:
-            raise ValueError(f"line {n}: not numbers: {line.strip()[:60]!r}") from exc
-        xyxy = [max(x, 0.0), max(y, 0.0), min(x + w, width), min(y + h, height)]
-        if xyxy[2] <= xyxy[0] or xyxy[3] <= xyxy[1]:
-            counter.drop(path, "zero size or outside the image")
+            raise DataError(f"line {n}: not numbers: {line.strip()[:60]!r}") from exc
+        xyxy = labels.clip([x, y, x + w, y + h])
+        if xyxy is None:
             continue
         if category == 0:
-            ignore.append(xyxy)
+            labels.add_ignore(xyxy)
         elif 1 <= category <= 10:
-            boxes.append(xyxy)
-            cls.append(category - 1)
+            labels.add_box(xyxy, category - 1)
         elif category != 11:
-            counter.drop(path, "unknown class", str(category))
-    b, c, n_dup = dedupe_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.array(cls, np.int64))
-    if n_dup:
-        counter.drop(path, "duplicate", "", n_dup)
-    return b, c, dedupe_regions(np.array(ignore, np.float32).reshape(-1, 4))
+            labels.drop("unknown class", str(category))
 
 
 def read_visdrone(root: str | Path) -> DetectionSource:
     """Read a VisDrone-DET split folder (`images/` + `annotations/`)."""
     root = Path(root)
-    img_dir, ann_dir = root / "images", root / "annotations"
-    for d in (img_dir, ann_dir):
-        if not d.is_dir():
-            raise FileNotFoundError(f"VisDrone folder {root}: missing {d.name}/ ({d})")
+    require_folders(root, "VisDrone", "images", "annotations")
     counter = SkipCounter()
-    records = []
-    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    for i, im in enumerate(images):
-        try:
-            width, height = read_image_size(im)
-        except ValueError as exc:
-            counter.skip(im, "unreadable image", str(exc))
-            continue
-        ann = ann_dir / (im.stem + ".txt")
-        try:
-            text = ann.read_text(encoding="utf-8") if ann.is_file() else ""
-            boxes, cls, ignore = parse_visdrone_text(text, width, height, str(ann), counter)
-        except (ValueError, UnicodeDecodeError) as exc:
-            counter.skip(ann, "bad labels", str(exc))
-            continue
-        records.append(DetectionRecord(str(im), width, height, boxes, cls, ignore, image_id=i + 1))
+    records = read_paired_folder(
+        list_image_files(root / "images"),
+        lambda im: root / "annotations" / (im.stem + ".txt"),
+        parse_visdrone_text,
+        counter,
+    )
     return DetectionSource(
         records,
         list(VISDRONE_NAMES),
@@ -100,3 +75,18 @@ def read_visdrone(root: str | Path) -> DetectionSource:
         images_verified=True,
         counter=counter,
     )
+
+
+@register_format
+class VisDroneFormat(DataFormat):
+    """VisDrone-DET split folders."""
+
+    name = "visdrone"
+    description = "a VisDrone split folder (images/ + annotations/)"
+    split_entry = "a VisDrone split folder (images/ + annotations/)"
+
+    def sniff(self, path: Path) -> bool:
+        return (path / "images").is_dir() and (path / "annotations").is_dir()
+
+    def read(self, path: Path, split: str) -> DetectionSource:
+        return read_visdrone(path)

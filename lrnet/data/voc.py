@@ -1,4 +1,4 @@
-"""Pascal VOC XML annotations.
+"""Pascal VOC XML annotations: reader, registered as data format `voc`.
 
 A VOC root holds `Annotations/` (XML), `JPEGImages/` and optionally `ImageSets/Main/<split>.txt`
 (without it, every XML file is used). VOC boxes are 1-based inclusive pixel indices; they become
@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from lrnet.data.images import read_image_size
+from lrnet.data.reading import ImageLabels, require_folders
+from lrnet.data.registry import DataFormat, register_format
+from lrnet.data.source import DetectionSource, SkipCounter
+from lrnet.errors import DataError
 
-from lrnet.data.source import (
-    DetectionRecord,
-    DetectionSource,
-    SkipCounter,
-    dedupe_boxes,
-    dedupe_regions,
-    read_image_size,
-)
+if TYPE_CHECKING:
+    from lrnet.data.data_yaml import YamlSplit
 
 VOC_NAMES = [
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
@@ -36,7 +35,7 @@ def _parse_xml(path: Path):
     for obj in root.iter("object"):
         bb = obj.find("bndbox")
         if bb is None:
-            raise ValueError("object without bndbox")
+            raise DataError("object without bndbox; every <object> needs <bndbox>")
         xyxy = [float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
         difficult = int(float(obj.findtext("difficult") or 0))
         objects.append(
@@ -48,9 +47,8 @@ def _parse_xml(path: Path):
 def read_voc(root: str | Path, split: str | None = None, names: list[str] | None = None) -> DetectionSource:
     """Read a VOC folder; class names default to the 20 VOC classes when they cover the data, else sorted."""
     root = Path(root)
+    require_folders(root, "VOC", "Annotations")
     ann_dir, img_dir = root / "Annotations", root / "JPEGImages"
-    if not ann_dir.is_dir():
-        raise FileNotFoundError(f"VOC folder {root}: missing Annotations/ ({ann_dir})")
     list_file = root / "ImageSets" / "Main" / f"{split}.txt"
     if split and list_file.is_file():
         ids = [s.split()[0] for s in list_file.read_text().splitlines() if s.strip()]
@@ -79,21 +77,42 @@ def read_voc(root: str | Path, split: str | None = None, names: list[str] | None
             except (ValueError, OSError) as exc:
                 counter.skip(im, "unreadable image", f"no <size> in {xml.name} and {exc}")
                 continue
-        boxes, cls, ignore = [], [], []
+        labels = ImageLabels(width, height, str(xml), counter)
         for name, xyxy, difficult in objects:
-            xyxy = [max(xyxy[0], 0.0), max(xyxy[1], 0.0), min(xyxy[2], width), min(xyxy[3], height)]
-            if xyxy[2] <= xyxy[0] or xyxy[3] <= xyxy[1]:
-                counter.drop(xml, "zero size or outside the image")
-            elif difficult:
-                ignore.append(xyxy)
+            xyxy = labels.clip(xyxy)
+            if xyxy is None:
+                continue
+            if difficult:
+                labels.add_ignore(xyxy)
             elif name not in index_of:
-                counter.drop(xml, "unknown class", name)
+                labels.drop("unknown class", name)
             else:
-                boxes.append(xyxy)
-                cls.append(index_of[name])
-        b, c, n_dup = dedupe_boxes(np.array(boxes, np.float32).reshape(-1, 4), np.array(cls, np.int64))
-        if n_dup:
-            counter.drop(xml, "duplicate", "", n_dup)
-        ign = dedupe_regions(np.array(ignore, np.float32).reshape(-1, 4))
-        records.append(DetectionRecord(str(im), width, height, b, c, ign, image_id=i + 1))
+                labels.add_box(xyxy, index_of[name])
+        records.append(labels.record(im, image_id=i + 1))
     return DetectionSource(records, list(names), list(range(len(names))), root=str(root), counter=counter)
+
+
+@register_format
+class VocFormat(DataFormat):
+    """Pascal VOC roots; the split picks `ImageSets/Main/<split>.txt` when it exists."""
+
+    name = "voc"
+    description = "a VOC root (Annotations/, JPEGImages/)"
+    split_entry = "a VOC root (split list ImageSets/Main/<split>.txt) or {root: DIR, set: NAME}"
+    entry_keys = ("root", "set")
+    optional_keys = ("names",)
+
+    def sniff(self, path: Path) -> bool:
+        return (path / "Annotations").is_dir()
+
+    def read(self, path: Path, split: str) -> DetectionSource:
+        return read_voc(path, split)
+
+    def read_split(self, spec: YamlSplit) -> DetectionSource:
+        entry = spec.entry
+        voc_root, voc_set = (
+            (entry.get("root", "."), entry.get("set", spec.split))
+            if isinstance(entry, dict)
+            else (entry, spec.split)
+        )
+        return read_voc(spec.existing_path(voc_root, "VOC folder"), str(voc_set), spec.names)

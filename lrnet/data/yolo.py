@@ -1,4 +1,4 @@
-"""YOLO text labels: reader (with label cache) and writer.
+"""YOLO text labels: reader (with label cache) and writer, registered as data format `yolo`.
 
 A label file holds one object per line, `class cx cy w h`, normalised to [0, 1] by the image size
 (polygon lines `class x1 y1 x2 y2 ...` are read as their bounding box). It is found from the image
@@ -16,15 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from lrnet.data.cache import files_hash, load_cache, save_cache
-from lrnet.data.source import (
-    IMAGE_SUFFIXES,
-    DetectionRecord,
-    DetectionSource,
-    SkipCounter,
-    dedupe_boxes,
-    dedupe_regions,
-    read_image_size,
-)
+from lrnet.data.data_yaml import YAML_SUFFIXES, YamlSplit, read_yaml_split
+from lrnet.data.images import IMAGE_SUFFIXES, is_image_file, read_image_size
+from lrnet.data.registry import DataFormat, register_format
+from lrnet.data.source import DetectionRecord, DetectionSource, SkipCounter, dedupe_boxes, dedupe_regions
+from lrnet.errors import DataError, InputFileNotFoundError
+from lrnet.fileio import load_yaml, write_text_atomic
 
 COORD_TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped, further ones dropped
 
@@ -58,17 +55,14 @@ def list_images(spec: str | Path | list, root: Path, origin: str) -> list[str]:
     if not p.is_absolute():
         p = root / p
     if any(ch in str(spec) for ch in "*?["):
-        files = [f for f in glob.glob(str(p), recursive=True) if f.lower().endswith(IMAGE_SUFFIXES)]
+        files = [f for f in glob.glob(str(p), recursive=True) if is_image_file(f)]
         if not files:
-            raise FileNotFoundError(f"{origin}: glob {p} matches no images")
+            raise InputFileNotFoundError(
+                f"{origin}: glob {p} matches no images ({', '.join(IMAGE_SUFFIXES)}); fix the pattern"
+            )
         return sorted(files)
     if p.is_dir():
-        files = [
-            os.path.join(d, f)
-            for d, _, names in os.walk(p)
-            for f in names
-            if f.lower().endswith(IMAGE_SUFFIXES)
-        ]
+        files = [os.path.join(d, f) for d, _, names in os.walk(p) for f in names if is_image_file(f)]
         return sorted(files)
     if p.is_file() and p.suffix == ".txt":
         files = []
@@ -81,13 +75,20 @@ def list_images(spec: str | Path | list, root: Path, origin: str) -> list[str]:
                 q = (p.parent / q) if line.startswith("./") else (root / q)
             files.append(str(q))
         return files
-    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+    if p.is_file() and is_image_file(p):
         return [str(p)]
-    raise FileNotFoundError(f"{origin}: image path {p} does not exist")
+    if p.exists():
+        raise DataError(
+            f"{origin}: {p} is neither an image folder, a .txt list of images, a glob nor an image; "
+            "point the split at one of those"
+        )
+    raise InputFileNotFoundError(
+        f"{origin}: image path {p} does not exist; fix the path (relative to 'path')"
+    )
 
 
 def parse_label_text(text: str, nc: int, width: int, height: int, path: str, counter: SkipCounter):
-    """Parse one label file into (boxes xyxy pixels, cls); raise ValueError for unparsable content."""
+    """Parse one label file into (boxes xyxy pixels, cls); raise DataError for unparsable content."""
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         parts = line.split()
@@ -96,7 +97,7 @@ def parse_label_text(text: str, nc: int, width: int, height: int, path: str, cou
         try:
             values = [float(v) for v in parts]
         except ValueError as exc:
-            raise ValueError(f"line {n}: not numbers: {line.strip()[:60]!r}") from exc
+            raise DataError(f"line {n}: not numbers: {line.strip()[:60]!r}") from exc
         if len(values) == 5:
             c, cx, cy, w, h = values
             rows.append((c, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
@@ -104,7 +105,7 @@ def parse_label_text(text: str, nc: int, width: int, height: int, path: str, cou
             xs, ys = np.array(values[1::2]), np.array(values[2::2])
             rows.append((values[0], xs.min(), ys.min(), xs.max(), ys.max()))
         else:
-            raise ValueError(f"line {n}: expected 5 values (class cx cy w h), got {len(values)}")
+            raise DataError(f"line {n}: expected 5 values (class cx cy w h), got {len(values)}")
     if not rows:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
     arr = np.array(rows, dtype=np.float64)
@@ -255,3 +256,55 @@ def write_yolo_split(source: DetectionSource, out: Path, split: str, copy_images
         elif ign.exists():
             ign.unlink()
     return written
+
+
+def write_yolo_dataset(source: DetectionSource, dst: Path, split: str) -> Path:
+    """`write_yolo_split` under `dst` plus `dst/data.yaml` naming the split (an existing one is extended)."""
+    import yaml
+
+    dst.mkdir(parents=True, exist_ok=True)
+    write_yolo_split(source, dst, split)
+    data_yaml = dst / "data.yaml"
+    cfg = load_yaml(data_yaml) if data_yaml.is_file() else {}
+    cfg = cfg or {}
+    cfg.update({"path": ".", split: f"images/{split}", "names": list(source.names)})
+    if source.category_ids != list(range(len(source.names))):
+        cfg["category_ids"] = list(source.category_ids)
+    write_text_atomic(data_yaml, yaml.safe_dump(cfg, sort_keys=False))
+    return data_yaml
+
+
+@register_format
+class YoloFormat(DataFormat):
+    """YOLO images + labels, described by a data YAML (the default `format`)."""
+
+    name = "yolo"
+    description = "a YOLO data YAML, or a folder holding data.yaml"
+    split_entry = "an image folder, a .txt list of image paths, a glob, or a list of those"
+    required_keys = ("names",)
+    optional_keys = ("category_ids",)
+
+    def read(self, path: Path, split: str) -> DetectionSource:
+        yaml_path = path / "data.yaml" if path.is_dir() else path
+        if yaml_path.suffix.lower() not in YAML_SUFFIXES or not yaml_path.is_file():
+            raise DataError(f"{path}: YOLO data is read through its data YAML; give the .yaml file")
+        return read_yaml_split(yaml_path, split, verbose=False)
+
+    def read_split(self, spec: YamlSplit) -> DetectionSource:
+        names = spec.names or []
+        source = read_yolo_split(
+            list_images(spec.entry, spec.root, str(spec.yaml)), names, verbose=spec.verbose
+        )
+        category_ids = spec.cfg.get("category_ids")
+        if category_ids:
+            if len(category_ids) != len(names):
+                raise DataError(
+                    f"{spec.yaml}: {len(category_ids)} category_ids for {len(names)} names; "
+                    "give one category id per class name"
+                )
+            source.category_ids = [int(c) for c in category_ids]
+        return source
+
+    def write(self, source: DetectionSource, dst: Path, split: str) -> Path:
+        """`dst/images/<split>`, `dst/labels/<split>` and `dst/data.yaml`; returns the YAML."""
+        return write_yolo_dataset(source, dst, split)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from lrnet.errors import ConfigError, DataError
 from lrnet.ops.boxes import clip_boxes, scale_boxes, xyxy2ltwh
 
 
@@ -24,7 +25,9 @@ def detections_to_coco(
     `i` becomes `category_ids[i]`; bbox is `[x, y, w, h]` rounded to `decimals` places.
     """
     if detections.dim() != 2 or detections.shape[1] != 6:
-        raise ValueError(f"detections must have shape (n, 6), got {tuple(detections.shape)}")
+        raise ConfigError(
+            f"detections must have shape (n, 6) (x1, y1, x2, y2, score, class), got {tuple(detections.shape)}"
+        )
     dets = detections.detach().to("cpu", torch.float64)
     boxes = dets[:, :4]
     if ratio_pad is not None:
@@ -37,7 +40,10 @@ def detections_to_coco(
     results = []
     for box, score, cls in zip(ltwh, scores, classes):
         if not 0 <= cls < len(category_ids):
-            raise ValueError(f"class index {cls} outside the {len(category_ids)} dataset categories")
+            raise DataError(
+                f"class index {cls} outside the {len(category_ids)} dataset categories; the model was "
+                "trained on other data, evaluate it on data with the same classes"
+            )
         results.append(
             {
                 "image_id": int(image_id),

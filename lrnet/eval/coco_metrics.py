@@ -1,4 +1,8 @@
-"""COCO-style detection metrics under the AI-TOD and COCO protocols (SPEC.md section 6).
+"""COCO-style detection metrics under the AI-TOD and COCO protocols.
+
+AI-TOD bins objects by area into very tiny (< 8^2 px), tiny (8^2-16^2), small (16^2-32^2) and medium
+(>= 32^2) and keeps up to 1500 detections per image; COCO uses small (< 32^2), medium (32^2-96^2) and
+large (>= 96^2) with 100. AP is averaged over IoU 0.50:0.05:0.95 and the 101 recall points.
 
 Matching is pycocotools' `COCOeval`, configured with the protocol's area ranges and max
 detections. Each metric is read directly from `eval["precision"]` / `eval["recall"]` for the right
@@ -19,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lrnet.errors import ConfigError, DataError, InputFileNotFoundError
 
 AREA_MAX = 1e10
 
@@ -54,6 +60,20 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
+# Every metric key `coco_metrics` can return, in display order (AI-TOD bins, then COCO's APl).
+METRIC_NAMES = ("AP50", "AP", "AP75", "APvt", "APt", "APs", "APm", "APl")
+
+
+def default_max_det(protocol: str) -> int:
+    """Detections kept per image when the user gives none: 1500 for AI-TOD (its maxDets), 300 for COCO.
+
+    300 is the YOLO convention for COCO (pycocotools itself scores the top 100).
+    """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown evaluation protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}")
+    return 1500 if protocol == "aitod" else 300
+
+
 def _mean_valid(values: np.ndarray) -> float:
     """Mean over entries > -1 (pycocotools marks 'no ground truth' with -1); -1 if none."""
     valid = values[values > -1]
@@ -65,30 +85,46 @@ def _load_json(path: Path, what: str) -> Any:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{what} file not found: {path}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+        raise InputFileNotFoundError(f"{what} file not found: {path}; check the path") from None
+    except IsADirectoryError:
+        raise InputFileNotFoundError(f"{path}: is a folder; give the {what} JSON file inside it") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e}); give a COCO {what} JSON file") from None
+
+
+def _check_record(
+    where: str, record: dict, image_ids: set, category_ids: set, image_fix: str, category_fix: str
+) -> None:
+    """Refuse an annotation or detection without a 4-number bbox or with an unknown image or category."""
+    bbox = record.get("bbox")
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+        raise DataError(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bbox!r}")
+    if record.get("image_id") not in image_ids:
+        raise DataError(f"{where}: image_id {record.get('image_id')!r} {image_fix}")
+    if record.get("category_id") not in category_ids:
+        raise DataError(f"{where}: category_id {record.get('category_id')!r} {category_fix}")
 
 
 def _prepare_gt(gt: str | Path | dict, source: str) -> dict:
     """A validated deep copy of COCO ground truth with `iscrowd` and `area` filled in."""
     data = _load_json(Path(gt), "ground-truth") if isinstance(gt, (str, Path)) else copy.deepcopy(gt)
     if not isinstance(data, dict):
-        raise ValueError(f"{source}: ground truth must be a COCO JSON object, got {type(data).__name__}")
+        raise DataError(f"{source}: ground truth must be a COCO JSON object, got {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
-            raise ValueError(f"{source}: ground truth has no '{key}' list")
+            raise DataError(
+                f"{source}: ground truth has no '{key}' list; give a COCO ground-truth JSON with 'images', "
+                "'annotations' and 'categories'"
+            )
     image_ids = {img.get("id") for img in data["images"]}
     category_ids = {cat.get("id") for cat in data["categories"]}
     for i, ann in enumerate(data["annotations"]):
-        where = f"{source}: annotations[{i}]"
-        bbox = ann.get("bbox")
-        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-            raise ValueError(f"{where}: 'bbox' must be [x, y, w, h], got {bbox!r}")
-        if ann.get("image_id") not in image_ids:
-            raise ValueError(f"{where}: image_id {ann.get('image_id')!r} is not in 'images'")
-        if ann.get("category_id") not in category_ids:
-            raise ValueError(f"{where}: category_id {ann.get('category_id')!r} is not in 'categories'")
+        _check_record(
+            f"{source}: annotations[{i}]", ann, image_ids, category_ids,
+            image_fix="is not in 'images'; add the image or drop the annotation",
+            category_fix="is not in 'categories'; add the category",
+        )  # fmt: skip
+        bbox = ann["bbox"]
         ann.setdefault("iscrowd", 0)
         ann.setdefault("area", float(bbox[2]) * float(bbox[3]))  # converters write w*h
         ann.setdefault("id", i + 1)
@@ -99,27 +135,24 @@ def _prepare_detections(dt: str | Path | list, gt: dict, source: str) -> list[di
     """Validated detection results [{image_id, category_id, bbox [x, y, w, h], score}, ...]."""
     data = _load_json(Path(dt), "detections") if isinstance(dt, (str, Path)) else dt
     if not isinstance(data, list):
-        raise ValueError(f"{source}: detections must be a JSON list of results, got {type(data).__name__}")
+        raise DataError(f"{source}: detections must be a JSON list of results, got {type(data).__name__}")
     image_ids = {img["id"] for img in gt["images"]}
     category_ids = {cat["id"] for cat in gt["categories"]}
     out = []
     for i, det in enumerate(data):
         where = f"{source}: detection [{i}]"
         if not isinstance(det, dict):
-            raise ValueError(f"{where}: must be an object, got {type(det).__name__}")
-        bbox = det.get("bbox")
-        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-            raise ValueError(f"{where}: 'bbox' must be [x, y, w, h] (4 numbers), got {bbox!r}")
-        if det.get("image_id") not in image_ids:
-            raise ValueError(f"{where}: image_id {det.get('image_id')!r} is not in the ground truth")
-        if det.get("category_id") not in category_ids:
-            raise ValueError(
-                f"{where}: category_id {det.get('category_id')!r} is not a ground-truth category "
-                f"(known: {sorted(category_ids)[:10]}...)"
-            )
+            raise DataError(f"{where}: must be an object, got {type(det).__name__}")
+        _check_record(
+            where, det, image_ids, category_ids,
+            image_fix="is not in the ground truth; score the detections against the ground truth of the "
+            "same images",
+            category_fix=f"is not a ground-truth category (known: {sorted(category_ids)[:10]}...)",
+        )  # fmt: skip
+        bbox = det["bbox"]
         score = det.get("score")
         if not isinstance(score, (int, float)) or not math.isfinite(score):
-            raise ValueError(f"{where}: 'score' must be a finite number, got {score!r}")
+            raise DataError(f"{where}: 'score' must be a finite number, got {score!r}")
         out.append(
             {
                 "image_id": det["image_id"],
@@ -168,7 +201,7 @@ def coco_metrics(
     last max-detections), and `per_class`: {class name (or str(category_id)): AP}.
     """
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose from {sorted(PROTOCOLS)}")
+        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     spec = PROTOCOLS[protocol]
     gt_source = str(gt) if isinstance(gt, (str, Path)) else "<ground-truth dict>"
     dt_source = str(detections) if isinstance(detections, (str, Path)) else "<detections list>"

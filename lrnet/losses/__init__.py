@@ -1,17 +1,23 @@
-"""Losses: IoU-family box losses (`box.py`, `box_components.py`), the task-aligned assigner
-(`assigner.py`) and the YOLOv8 detection loss (`detection.py`)."""
+"""Losses: the registered IoU-family box losses (`box/`, on the pair geometry of `box_components.py`),
+the task-aligned assigner (`assigner.py`) and the YOLOv8 detection loss (`detection.py`)."""
 
 from lrnet.losses.assigner import TaskAlignedAssigner
 from lrnet.losses.box import (
     FOCAL_MODES,
-    KINDS,
-    NAMED_VARIANTS,
     BoxLoss,
     BoxLossConfig,
+    BoxLossOptionError,
+    BoxLossOptions,
+    BoxLossState,
     box_iou_value,
     box_loss,
     parse_box_loss_spec,
+    register_box_loss,
+    register_box_loss_variant,
+    registered_box_loss,
+    registered_box_losses,
     resolve_box_loss,
+    unregister_box_loss,
 )
 from lrnet.losses.box_components import (
     BoxGeometry,
@@ -29,11 +35,12 @@ from lrnet.losses.detection import DetectionLoss, default_box_loss, distribution
 
 __all__ = [
     "FOCAL_MODES",
-    "KINDS",
-    "NAMED_VARIANTS",
     "BoxGeometry",
     "BoxLoss",
     "BoxLossConfig",
+    "BoxLossOptionError",
+    "BoxLossOptions",
+    "BoxLossState",
     "DetectionLoss",
     "TaskAlignedAssigner",
     "angle_cost",
@@ -49,6 +56,11 @@ __all__ = [
     "focal_weight",
     "iou",
     "parse_box_loss_spec",
+    "register_box_loss",
+    "register_box_loss_variant",
+    "registered_box_loss",
+    "registered_box_losses",
     "resolve_box_loss",
     "shape_cost",
+    "unregister_box_loss",
 ]

@@ -28,28 +28,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lrnet.errors import ConfigError
+from lrnet.losses.box import box_iou_value
+from lrnet.ops.boxes import box_iou_aligned
+
 OVERLAPS = ("ciou", "iou")
 
 
-def pairwise_iou(box1: Tensor, box2: Tensor, eps: float = 1e-7) -> Tensor:
-    """IoU of matching rows of two xyxy box tensors of the same shape (..., 4) -> (...)."""
-    inter_w = (torch.minimum(box1[..., 2], box2[..., 2]) - torch.maximum(box1[..., 0], box2[..., 0])).clamp(0)
-    inter_h = (torch.minimum(box1[..., 3], box2[..., 3]) - torch.maximum(box1[..., 1], box2[..., 1])).clamp(0)
-    inter = inter_w * inter_h
-    area1 = (box1[..., 2] - box1[..., 0]).clamp(0) * (box1[..., 3] - box1[..., 1]).clamp(0)
-    area2 = (box2[..., 2] - box2[..., 0]).clamp(0) * (box2[..., 3] - box2[..., 1]).clamp(0)
-    return inter / (area1 + area2 - inter + eps)
-
-
 def box_overlap(pred: Tensor, target: Tensor, kind: str = "ciou") -> Tensor:
-    """Overlap used in the alignment metric, clamped at 0: CIoU (as YOLOv8) or plain IoU."""
-    if kind == "iou":
-        return pairwise_iou(pred, target).clamp_(0)
-    if kind == "ciou":
-        from lrnet.losses.box import box_iou_value  # the box module owns the CIoU formula
+    """Overlap used in the alignment metric, clamped at 0: CIoU (as YOLOv8) or plain IoU.
 
+    Both come from the one implementation: `box_iou_value` (the box losses' CIoU) and
+    `lrnet.ops.box_iou_aligned` (IoU with the losses' eps 1e-7 in the union).
+    """
+    if kind == "iou":
+        return box_iou_aligned(pred, target).clamp_(0)
+    if kind == "ciou":
         return box_iou_value(pred, target, "ciou").clamp_(0)
-    raise ValueError(f"unknown assigner overlap {kind!r}; expected one of {OVERLAPS}")
+    raise ConfigError(f"unknown assigner overlap {kind!r}; expected one of {', '.join(OVERLAPS)}")
 
 
 class TaskAlignedAssigner(nn.Module):
@@ -74,7 +70,7 @@ class TaskAlignedAssigner(nn.Module):
     ) -> None:
         super().__init__()
         if overlap not in OVERLAPS:
-            raise ValueError(f"unknown assigner overlap {overlap!r}; expected one of {OVERLAPS}")
+            raise ConfigError(f"unknown assigner overlap {overlap!r}; expected one of {', '.join(OVERLAPS)}")
         self.topk = topk
         self.num_classes = num_classes
         self.alpha = alpha

@@ -1,4 +1,4 @@
-"""Building blocks of the IoU-family box losses (SPEC.md §4), exposed for analysis.
+"""Building blocks of the IoU-family box losses (docs/box_losses.md), exposed for analysis.
 
 All functions work element-wise on paired boxes in xyxy with any leading shape. The pair geometry
 is computed once (`box_geometry`) and every cost is a function of it, so a loss that needs several
@@ -13,7 +13,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-EPS = 1e-7
+from lrnet.ops.boxes import IOU_EPS, pair_extents
+
+EPS = IOU_EPS
 SHAPE_THETA = 4.0
 
 
@@ -43,23 +45,16 @@ def box_geometry(pred: Tensor, target: Tensor, eps: float = EPS) -> BoxGeometry:
             f"boxes must be xyxy with a last dimension of 4, got pred {tuple(pred.shape)} "
             f"and target {tuple(target.shape)}"
         )
-    px1, py1, px2, py2 = pred.unbind(-1)
-    tx1, ty1, tx2, ty2 = target.unbind(-1)
-    w, h = px2 - px1, py2 - py1
-    wg, hg = tx2 - tx1, ty2 - ty1
-    # With d1 = |x1 - x1g|, d2 = |x2 - x2g|: min(x2, x2g) - max(x1, x1g) = (w + wg - d1 - d2) / 2 and
-    # max(x2, x2g) - min(x1, x1g) = (w + wg + d1 + d2) / 2. abs has a far cheaper backward than
-    # maximum/minimum, and both extents share the same terms.
-    size_x, size_y = w + wg, h + hg
-    gap_x = (px1 - tx1).abs() + (px2 - tx2).abs()
-    gap_y = (py1 - ty1).abs() + (py2 - ty2).abs()
-    inter = (0.5 * (size_x - gap_x)).clamp(min=0) * (0.5 * (size_y - gap_y)).clamp(min=0)
-    union = w * h + wg * hg - inter + eps
-    cw = 0.5 * (size_x + gap_x)
-    ch = 0.5 * (size_y + gap_y)
+    px1, py1, px2, py2 = p = pred.unbind(-1)
+    tx1, ty1, tx2, ty2 = t = target.unbind(-1)
+    ext = pair_extents(p, t, eps)  # the one IoU implementation (lrnet/ops/boxes.py)
+    cw = 0.5 * (ext.size_x + ext.gap_x)
+    ch = 0.5 * (ext.size_y + ext.gap_y)
     sx = 0.5 * (tx1 + tx2 - px1 - px2)
     sy = 0.5 * (ty1 + ty2 - py1 - py2)
-    return BoxGeometry(w, h, wg, hg, sx, sy, cw, ch, inter, union, sx * sx, sy * sy, cw * cw, ch * ch)
+    return BoxGeometry(
+        ext.w, ext.h, ext.wb, ext.hb, sx, sy, cw, ch, ext.inter, ext.union, sx * sx, sy * sy, cw * cw, ch * ch
+    )
 
 
 def squared(x: Tensor) -> Tensor:
@@ -74,7 +69,7 @@ def _shape_term(omega: Tensor, theta: float) -> Tensor:
 
 
 def iou(geom: BoxGeometry) -> Tensor:
-    """Intersection over union of each pair, in [0, 1]."""
+    """Intersection over union of each pair, in [0, 1]: `lrnet.ops.boxes.box_iou_aligned` of the pair."""
     return geom.inter / geom.union
 
 
@@ -139,7 +134,7 @@ def aspect_ratio_penalty(geom: BoxGeometry, eps: float = EPS) -> Tensor:
 
 
 def focal_weight(iou_value: Tensor, exponent: Tensor | float, iou_floor: float) -> Tensor:
-    """Focusing weight clamp(IoU, iou_floor, 1) ** exponent, without gradient (SPEC.md §4 Part 3).
+    """Focusing weight clamp(IoU, iou_floor, 1) ** exponent, without gradient (docs/box_losses.md, Part 3).
 
     A negative exponent (dynamic focusing) needs `iou_floor > 0` to stay finite at IoU = 0.
     """

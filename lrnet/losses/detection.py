@@ -16,40 +16,56 @@ Conventions (what ``DetectionLoss.__call__`` returns, precisely):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lrnet.errors import ConfigError
 from lrnet.losses.assigner import TaskAlignedAssigner
+from lrnet.losses.box import BoxLoss, parse_box_loss_spec, resolve_box_loss
+from lrnet.nn import load_model_config, shipped_model_names
 from lrnet.nn.anchors import bbox2dist, dist2bbox, make_anchors
+from lrnet.nn.dfl import dfl_decode
 
 DEFAULT_GAINS = (7.5, 0.5, 1.5)  # box, cls, dfl
+DEFAULT_BOX_LOSS = "ciou"  # a model config without a `box_loss:` key trains with YOLOv8's CIoU
 
 
-def default_box_loss(model_name_or_cfg: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Box loss (kind, options) a model trains with by default: CIoU for yolov8*, full RSIoU for lrnet-*.
+def default_box_loss(model: str | Path | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Box loss (kind, options) a model trains with by default: its config's ``box_loss:`` spec, else CIoU.
 
-    Accepts a config name (``"lrnet-n"``), a YAML path, or a config dict with a ``name`` entry.
-    The RSIoU options are spelled out in full (all three parts: centre distance, direction fix,
-    dynamic angle focusing with alpha 0.5) so that logs and checkpoints record them.
+    ``model`` is a shipped name (``"lrnet-n"``), a YAML path, or a resolved config dict
+    (``DetectionModel.cfg``). The shipped configs name their loss (``ciou`` for yolov8*, ``rsiou`` for
+    lrnet-*). A dict without the key (e.g. saved before configs named their loss), or a path that
+    does not exist, falls back to the shipped config of the same name when there is one. Options
+    are spelled out in full so that logs and checkpoints record them.
     """
-    from lrnet.losses.box import resolve_box_loss
+    spec, origin = _box_loss_spec(model)
+    try:
+        kind, options = parse_box_loss_spec(spec)
+        return kind, resolve_box_loss(kind, **options).options()
+    except ConfigError as err:
+        raise ConfigError(f"{origin}: box_loss: {err}") from None
 
-    if isinstance(model_name_or_cfg, Mapping):
-        name = str(model_name_or_cfg.get("name", "") or model_name_or_cfg.get("model", ""))
+
+def _box_loss_spec(model: str | Path | Mapping[str, Any]) -> tuple[str, str]:
+    """(spec, where it comes from) of `default_box_loss`."""
+    if isinstance(model, Mapping):
+        name = str(model.get("name", "") or model.get("model", "") or "")
+        if model.get("box_loss"):
+            return str(model["box_loss"]), f"model config {name or 'dict'!r}"
     else:
-        name = str(model_name_or_cfg)
+        name = str(model)
+        if name and name not in shipped_model_names() and Path(name).is_file():
+            return str(load_model_config(name).get("box_loss") or DEFAULT_BOX_LOSS), name
     stem = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
-    kind = "rsiou" if stem.startswith("lrnet") else "ciou"
-    return kind, resolve_box_loss(kind).options()
-
-
-def dfl_decode(pred_dist: Tensor, reg_max: int) -> Tensor:
-    """Expected ltrb distances (..., 4) from DFL logits (..., 4 * reg_max): softmax, dot bin index."""
-    bins = torch.arange(reg_max, dtype=pred_dist.dtype, device=pred_dist.device)
-    return pred_dist.unflatten(-1, (4, reg_max)).softmax(-1) @ bins
+    stem = stem.removesuffix(".yaml").removesuffix(".yml")
+    if stem in shipped_model_names():
+        return str(load_model_config(stem).get("box_loss") or DEFAULT_BOX_LOSS), stem
+    return DEFAULT_BOX_LOSS, name or "model"
 
 
 def distribution_focal_loss(pred_dist: Tensor, target: Tensor) -> Tensor:
@@ -108,7 +124,7 @@ class DetectionLoss(nn.Module):
         nc: number of classes.
         reg_max: DFL bins per side.
         strides: stride of each level, ascending, as the head's output list.
-        box_loss: box loss kind understood by ``lrnet.losses.box.BoxLoss`` (``ciou``, ``rsiou``, ...).
+        box_loss: a registered box loss kind or variant (``ciou``, ``rsiou``, ``siou*``, ...).
         box_options: keyword options of that kind (e.g. RSIoU parts, focal mode, alpha).
         gains: (box, cls, dfl) gains.
         topk, alpha, beta: task-aligned assigner settings.
@@ -127,8 +143,6 @@ class DetectionLoss(nn.Module):
         beta: float = 6.0,
     ) -> None:
         super().__init__()
-        from lrnet.losses.box import BoxLoss
-
         if len(gains) != 3:
             raise ValueError(f"gains must be (box, cls, dfl); got {tuple(gains)}")
         self.nc = int(nc)

@@ -7,8 +7,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lrnet.nn.conv import Conv
+from lrnet.nn.registry import register_block
 
 
+@register_block("Bottleneck", channels="scaled_arg0", repeats="stack")
 class Bottleneck(nn.Module):
     """Two convolutions (kernels `k`) with a residual add when `shortcut` and c1 == c2."""
 
@@ -26,6 +28,7 @@ class Bottleneck(nn.Module):
         return x + y if self.add else y
 
 
+@register_block("C2f", channels="scaled_arg0", repeats="arg")
 class C2f(nn.Module):
     """CSP block with two convolutions: split, chain `n` bottlenecks on the last chunk, concat all.
 
@@ -49,6 +52,7 @@ class C2f(nn.Module):
         return self.cv2(torch.cat(chunks, 1))
 
 
+@register_block("SPPF", channels="scaled_arg0", repeats="stack")
 class SPPF(nn.Module):
     """Spatial pyramid pooling (fast): three chained max-pools of size k, concatenated with the input."""
 
@@ -66,6 +70,7 @@ class SPPF(nn.Module):
         return self.cv2(torch.cat(y, 1))
 
 
+@register_block("Concat", channels="sum_of_inputs", repeats="stack")
 class Concat(nn.Module):
     """Concatenate a list of tensors along `dim` (channels by default)."""
 
@@ -77,6 +82,7 @@ class Concat(nn.Module):
         return torch.cat(xs, self.dim)
 
 
+@register_block("Upsample", channels="same_as_input", repeats="stack")
 class Upsample(nn.Module):
     """Resize by an integer `scale_factor` (nearest-neighbour by default, as in the YOLOv8 neck)."""
 

@@ -8,22 +8,20 @@ rebuild a model: `name`, `scale`, `nc`, `reg_max`, `ch` (input channels), `scale
 from __future__ import annotations
 
 import copy
-import math
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch import nn
 
-from lrnet.nn.blocks import SPPF, Bottleneck, C2f, Concat, Upsample
-from lrnet.nn.conv import Conv
-from lrnet.nn.head import Detect
-from lrnet.nn.lff import LFF
-from lrnet.nn.simam import SimAM
-from lrnet.nn.space_to_depth import SpaceToDepth
+from lrnet.errors import ConfigError
+from lrnet.fileio import parse_yaml
+from lrnet.nn.channels import LayerContext, make_divisible
+from lrnet.nn.registry import BlockSpec, get_block
+
+__all__ = ["LayerSpec", "load_model_config", "make_divisible", "parse_model", "shipped_model_names"]
 
 SCALE_LETTERS = ("n", "s", "m")
 # Model-name template (`{}` is the scale letter) -> shipped YAML in lrnet/cfg/models.
@@ -34,17 +32,6 @@ SHIPPED_TOPOLOGIES = {
     "lrnet-{}": "lrnet-n.yaml",
 }
 _SCALE_IN_NAME = re.compile(r"(?:yolov8|lrnet-)([a-z])(?=-|$)")
-
-# Modules whose first two arguments are (c1, c2); c1 is inferred from the input layer.
-_CHANNEL_MODULES: dict[str, type[nn.Module]] = {
-    "Conv": Conv,
-    "C2f": C2f,
-    "SPPF": SPPF,
-    "LFF": LFF,
-    "Bottleneck": Bottleneck,
-}
-_REPEAT_IN_ARGS = {"C2f"}  # the repeat count becomes the block's `n` argument
-_PASS_THROUGH_MODULES: dict[str, type[nn.Module]] = {"Upsample": Upsample, "SimAM": SimAM}
 
 
 @dataclass(frozen=True)
@@ -63,11 +50,6 @@ def shipped_model_names() -> list[str]:
     return [template.format(s) for template in SHIPPED_TOPOLOGIES for s in SCALE_LETTERS]
 
 
-def make_divisible(x: float, divisor: int = 8) -> int:
-    """Smallest multiple of `divisor` that is >= x."""
-    return int(math.ceil(x / divisor) * divisor)
-
-
 def _shipped_yaml(name: str) -> tuple[str, str] | None:
     """(yaml file name, scale) for a shipped model name, or None."""
     for template, file_name in SHIPPED_TOPOLOGIES.items():
@@ -78,12 +60,12 @@ def _shipped_yaml(name: str) -> tuple[str, str] | None:
 
 
 def _read_yaml(text: str, origin: str) -> dict:
-    try:
-        cfg = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ValueError(f"{origin}: invalid YAML: {e}") from e
+    cfg = parse_yaml(text, origin=origin)
     if not isinstance(cfg, dict):
-        raise ValueError(f"{origin}: a model config must be a YAML mapping, got {type(cfg).__name__}")
+        raise ConfigError(
+            f"{origin}: a model config must be a YAML mapping (nc:, backbone:, head:, ...), "
+            f"got {type(cfg).__name__}"
+        )
     return cfg
 
 
@@ -107,18 +89,22 @@ def load_model_config(cfg: str | Path | dict, nc: int | None = None, names: list
         elif text_name.endswith((".yaml", ".yml")) or Path(text_name).is_file():
             path = Path(text_name)
             if not path.is_file():
-                raise ValueError(f"{path}: model config file not found")
+                raise ConfigError(
+                    f"{path}: model config file not found; check the path or use a shipped model name"
+                )
             resolved = _read_yaml(path.read_text(encoding="utf-8"), str(path))
             origin, name = str(path), path.stem
         else:
             known = ", ".join(shipped_model_names())
-            raise ValueError(f"unknown model {text_name!r}: expected a YAML path or one of {known}")
+            raise ConfigError(f"unknown model {text_name!r}: expected a YAML path or one of {known}")
     resolved.setdefault("name", name)
     _resolve_scale(resolved, origin)
     if names is not None:
         names = [str(n) for n in names]
         if nc is not None and nc != len(names):
-            raise ValueError(f"{origin}: nc={nc} but {len(names)} class names were given")
+            raise ConfigError(
+                f"{origin}: nc={nc} but {len(names)} class names were given; give one name per class"
+            )
         resolved["names"] = names
         nc = len(names)
     if nc is not None:
@@ -130,9 +116,12 @@ def load_model_config(cfg: str | Path | dict, nc: int | None = None, names: list
     resolved.setdefault("ch", 3)
     for key in ("nc", "backbone", "head"):
         if key not in resolved:
-            raise ValueError(f"{origin}: model config has no {key!r} key")
+            raise ConfigError(
+                f"{origin}: model config has no {key!r} key; add it (see lrnet/cfg/models/yolov8n.yaml)"
+            )
     if not isinstance(resolved["nc"], int) or resolved["nc"] < 1:
-        raise ValueError(f"{origin}: nc must be a positive integer, got {resolved['nc']!r}")
+        raise ConfigError(f"{origin}: nc must be a positive integer, got {resolved['nc']!r}")
+    _check_rows(resolved, origin)
     return resolved
 
 
@@ -149,7 +138,7 @@ def _resolve_scale(cfg: dict, origin: str) -> None:
     if scale is None and len(scales) == 1:
         scale = next(iter(scales))
     if scale not in scales:
-        raise ValueError(
+        raise ConfigError(
             f"{origin}: cannot tell the model scale (got {scale!r}); name it like 'yolov8s' or set "
             f"`scale:` to one of {sorted(scales)}"
         )
@@ -163,58 +152,79 @@ def _multiples(cfg: dict) -> tuple[float, float, int]:
     return float(cfg.get("depth_multiple", 1.0)), float(cfg.get("width_multiple", 1.0)), 1 << 30
 
 
-def parse_model(cfg: dict) -> tuple[nn.ModuleList, list[LayerSpec], set[int]]:
-    """Build the layers of a resolved config: (modules, their specs, indices whose outputs are reused)."""
-    depth, width, max_channels = _multiples(cfg)
-    nc, reg_max = cfg["nc"], cfg["reg_max"]
-    name = cfg.get("name", "model")
-    rows = list(cfg["backbone"]) + list(cfg["head"])
-    layers, specs, out_channels, save = [], [], [], set()
+def _config_rows(cfg: dict, where: str) -> list:
+    rows = cfg["backbone"], cfg["head"]
+    for part, value in zip(("backbone", "head"), rows):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {part!r} must be a list of [from, repeats, module, args] rows")
+    return list(rows[0]) + list(rows[1])
+
+
+def _check_rows(cfg: dict, where: str) -> list[tuple[list[int], int, BlockSpec, list[Any]]]:
+    """Validate every layer row of a config; return (absolute input indices, repeats, block, args) per row.
+
+    `where` names the config (its file, or its name) in the error messages.
+    """
+    rows = _config_rows(cfg, where)
+    checked = []
     for i, row in enumerate(rows):
         if not (isinstance(row, (list, tuple)) and len(row) == 4):
-            raise ValueError(f"{name}: layer {i}: expected [from, repeats, module, args], got {row!r}")
+            raise ConfigError(f"{where}: layer {i}: expected [from, repeats, module, args], got {row!r}")
         source, repeats, module_name, args = row
-        sources = source if isinstance(source, list) else [source]
+        try:
+            block = get_block(module_name)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: layer {i} {list(row)!r}: {e}") from None
         absolute = []
-        for s in sources:
-            j = i + s if s < 0 else s
-            if not isinstance(s, int) or j >= i or j < (-1 if i == 0 else 0):
-                raise ValueError(f"{name}: layer {i}: invalid input index {s!r}")
+        for s in source if isinstance(source, list) else [source]:
+            j = i + s if isinstance(s, int) and s < 0 else s
+            if not isinstance(s, int) or isinstance(s, bool) or j >= i or j < (-1 if i == 0 else 0):
+                raise ConfigError(
+                    f"{where}: layer {i}: invalid input index {s!r}; use -1 (previous layer) or the index "
+                    "of an earlier layer"
+                )
             absolute.append(j)
+        if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+            raise ConfigError(f"{where}: layer {i}: repeats must be a positive integer, got {repeats!r}")
+        if not isinstance(args, (list, tuple)):
+            raise ConfigError(f"{where}: layer {i}: args must be a list, got {args!r}")
+        if block.is_head and i != len(rows) - 1:
+            raise ConfigError(
+                f"{where}: {module_name} must be the last layer (found at {i}); move it to the end"
+            )
+        checked.append((absolute, repeats, block, args))
+    if not checked or not checked[-1][2].is_head:
+        raise ConfigError(f"{where}: the last layer must be Detect (a block registered with the 'head' rule)")
+    return checked
+
+
+def parse_model(cfg: dict) -> tuple[nn.ModuleList, list[LayerSpec], set[int]]:
+    """Build the layers of a resolved config: (modules, their specs, indices whose outputs are reused).
+
+    One generic loop: each row's block comes from the registry (`lrnet.nn.registry`), which says how
+    its output channels follow from its arguments and inputs and how it takes its repeat count.
+    """
+    depth, width, max_channels = _multiples(cfg)
+    nc, reg_max = cfg["nc"], cfg["reg_max"]
+    name = str(cfg.get("name", "model"))
+    rows = _config_rows(cfg, name)
+    layers, specs, out_channels, save = [], [], [], set()
+    for i, (absolute, repeats, block, args) in enumerate(_check_rows(cfg, name)):
+        source = rows[i][0]
+        sources = source if isinstance(source, list) else [source]
         save.update(j for s, j in zip(sources, absolute) if s != -1)
         in_ch = [cfg["ch"] if j < 0 else out_channels[j] for j in absolute]
         args = [nc if a == "nc" else a for a in args]
         repeats = max(round(repeats * depth), 1) if repeats > 1 else repeats
-        copies = repeats  # how many module instances; blocks with an `n` argument repeat inside
-
-        if module_name in _CHANNEL_MODULES:
-            module_cls = _CHANNEL_MODULES[module_name]
-            c2 = make_divisible(min(args[0], max_channels) * width, 8)
-            args = [in_ch[0], c2, *args[1:]]
-            if module_name in _REPEAT_IN_ARGS:
-                args.insert(2, repeats)
-                copies = 1
-        elif module_name in _PASS_THROUGH_MODULES:
-            module_cls, c2 = _PASS_THROUGH_MODULES[module_name], in_ch[0]
-        elif module_name == "SpaceToDepth":
-            module_cls, c2 = SpaceToDepth, 4 * in_ch[0]
-        elif module_name == "Concat":
-            module_cls, c2 = Concat, sum(in_ch)
-        elif module_name == "Detect":
-            if i != len(rows) - 1:
-                raise ValueError(f"{name}: Detect must be the last layer (found at {i})")
-            module_cls, c2 = Detect, 0
-            args = [args[0] if args else nc, in_ch, reg_max]
-        else:
-            raise ValueError(f"{name}: layer {i}: unknown module {module_name!r}")
-
-        if copies > 1:
-            module = nn.Sequential(*(module_cls(*args) for _ in range(copies)))
-        else:
-            module = module_cls(*args)
+        ctx = LayerContext(in_ch, width, max_channels, nc, reg_max)
+        args, c2 = block.channels(args, ctx)
+        if block.repeats == "stack" and repeats > 1 and [c2] != in_ch:
+            raise ConfigError(
+                f"{name}: layer {i}: {block.name} is stacked {repeats} times but maps {in_ch} -> {c2} "
+                "channels; stacking needs equal input and output channels (use repeats 1)"
+            )
+        module, args = block.build(args, repeats)
         layers.append(module)
         out_channels.append(c2)
-        specs.append(LayerSpec(i, source, repeats, module_name, list(args)))
-    if not layers or not isinstance(layers[-1], Detect):
-        raise ValueError(f"{name}: the last layer must be Detect")
+        specs.append(LayerSpec(i, source, repeats, block.name, list(args)))
     return nn.ModuleList(layers), specs, save

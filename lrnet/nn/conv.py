@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from lrnet.nn.registry import register_block
+
 
 def autopad(k: int, p: int | None = None, d: int = 1) -> int:
     """Return the padding that keeps the spatial size at stride 1 ('same') for an odd kernel `k`."""
@@ -13,6 +15,7 @@ def autopad(k: int, p: int | None = None, d: int = 1) -> int:
     return k_eff // 2
 
 
+@register_block("Conv", channels="scaled_arg0", repeats="stack", bn_pairs=(("conv", "bn"),))
 class Conv(nn.Module):
     """Conv2d (no bias) -> BatchNorm2d(eps 1e-3, momentum 0.03) -> SiLU.
 

@@ -1,4 +1,4 @@
-"""The anchor-free decoupled YOLOv8 detection head and its DFL box decoder."""
+"""The anchor-free decoupled YOLOv8 detection head (box distributions decoded by `lrnet.nn.dfl`)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,14 @@ import math
 import torch
 from torch import Tensor, nn
 
+from lrnet.errors import ConfigError
 from lrnet.nn.anchors import dist2bbox, make_anchors
 from lrnet.nn.conv import Conv
+from lrnet.nn.dfl import DFL
+from lrnet.nn.registry import register_block
 
 
-class DFL(nn.Module):
-    """Distribution Focal Loss decoder: expected value of a softmax over `reg_max` bins per box side.
-
-    A fixed 1x1 convolution with weights 0..reg_max-1 (not trainable, but a parameter, so it is
-    counted in the parameter totals as in the reference implementation).
-    """
-
-    def __init__(self, reg_max: int = 16) -> None:
-        super().__init__()
-        self.reg_max = reg_max
-        self.conv = nn.Conv2d(reg_max, 1, 1, bias=False).requires_grad_(False)
-        with torch.no_grad():
-            self.conv.weight.copy_(torch.arange(reg_max, dtype=torch.float32).view(1, reg_max, 1, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, 4*reg_max, A) logits -> (B, 4, A) distances in grid units (l, t, r, b)."""
-        b, _, a = x.shape
-        probs = x.view(b, 4, self.reg_max, a).transpose(1, 2).softmax(1)  # (B, reg_max, 4, A)
-        return self.conv(probs).view(b, 4, a)
-
-
+@register_block("Detect", channels="head")
 class Detect(nn.Module):
     """Decoupled head: per level a box branch (-> 4*reg_max) and a class branch (-> nc).
 
@@ -43,7 +26,9 @@ class Detect(nn.Module):
     def __init__(self, nc: int = 80, ch: tuple[int, ...] = (), reg_max: int = 16) -> None:
         super().__init__()
         if not ch:
-            raise ValueError("Detect needs the input channels of at least one level")
+            raise ConfigError(
+                "Detect needs the input channels of at least one level; give it one or more `from` layers"
+            )
         self.nc = nc
         self.nl = len(ch)
         self.reg_max = reg_max
@@ -65,10 +50,21 @@ class Detect(nn.Module):
     def set_stride(self, strides: list[float]) -> None:
         """Set the per-level strides (ascending, input pixels per cell), as derived by the model."""
         if len(strides) != self.nl:
-            raise ValueError(f"expected {self.nl} strides, got {len(strides)}")
+            raise ConfigError(
+                f"Detect has {self.nl} levels but got {len(strides)} strides; pass one per level"
+            )
         self._stride_values = tuple(float(s) for s in strides)
         with torch.no_grad():
             self.stride.copy_(torch.tensor(self._stride_values))
+        self._anchor_cache = None
+
+    @property
+    def stride_values(self) -> tuple[float, ...]:
+        """The per-level strides as Python floats (0.0 until `set_stride`)."""
+        return self._stride_values
+
+    def clear_anchor_cache(self) -> None:
+        """Forget the cached anchors, so the next decode rebuilds them (e.g. while tracing an export)."""
         self._anchor_cache = None
 
     def forward_raw(self, feats: list[Tensor]) -> list[Tensor]:

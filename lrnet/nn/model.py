@@ -7,7 +7,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from lrnet.errors import ConfigError
 from lrnet.nn.config import load_model_config, parse_model
+from lrnet.nn.fuse import fuse_model
 from lrnet.nn.head import Detect
 
 # Dry-pass input sizes, tried in order until every level map is at least 2x2 (a 1x1 map cannot tell
@@ -58,16 +60,20 @@ class DetectionModel(nn.Module):
             self.train(was_training)
         strides = [size / m.shape[-2] for m in maps]
         if strides != sorted(strides) or len(set(strides)) != len(strides):
-            raise ValueError(
-                f"{self.cfg.get('name')}: detection levels must have ascending strides, got {strides}"
+            raise ConfigError(
+                f"{self.cfg.get('name')}: detection levels must have distinct ascending strides, got "
+                f"{strides}; list the Detect inputs from the finest level to the coarsest"
             )
         return strides
 
     def check_input(self, x: Tensor) -> None:
-        """Raise ValueError unless x is (B, ch, H, W) with H and W multiples of the largest stride."""
+        """Raise ConfigError (a ValueError) unless x is (B, ch, H, W), H and W multiples of the top stride."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        s = int(self.detect._stride_values[-1])
+            raise ConfigError(
+                f"expected input (B, {self.in_channels}, H, W), got {tuple(x.shape)}; the model was built "
+                f"for ch={self.in_channels} input channels"
+            )
+        s = int(self.detect.stride_values[-1])
         h, w = x.shape[-2:]
         if h % s or w % s:
 
@@ -75,7 +81,7 @@ class DetectionModel(nn.Module):
                 lo, hi = max(v // s * s, s), -(-v // s) * s
                 return str(lo) if lo == hi else f"{lo} or {hi}"
 
-            raise ValueError(
+            raise ConfigError(
                 f"input size {h}x{w} (HxW) is not a multiple of the largest stride {s}; nearest valid "
                 f"sizes: height {near(h)}, width {near(w)} (letterbox/pad the image)"
             )
@@ -102,8 +108,6 @@ class DetectionModel(nn.Module):
 
     def fuse(self) -> DetectionModel:
         """Fold every BatchNorm into its convolution, in place; switches to eval mode. Returns self."""
-        from lrnet.nn.fuse import fuse_model
-
         return fuse_model(self)
 
 

@@ -1,11 +1,14 @@
-"""SimAM: parameter-free 3-D attention from an energy function (LR-Net Eq. 9, SPEC.md §3)."""
+"""SimAM: parameter-free 3-D attention from an energy function (LR-Net paper Eq. 9)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from lrnet.nn.registry import register_block
 
+
+@register_block("SimAM", channels="same_as_input", repeats="stack")
 class SimAM(nn.Module):
     """Weight every activation by sigmoid(1 / E*), its inverse minimal energy.
 

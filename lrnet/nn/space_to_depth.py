@@ -6,9 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lrnet.nn.registry import register_block
 
+
+@register_block("SpaceToDepth", channels="four_times_input", repeats="stack")
 class SpaceToDepth(nn.Module):
-    """(B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)) as [X00, X01, X10, X11] on channels (SPEC.md §3).
+    """(B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)) as [X00, X01, X10, X11] on channels (LR-Net Eq. 7-8).
 
     Xrc = x[..., r::2, c::2] (rows first, then columns). Odd H or W is first padded by one row or
     column (replicating the border) so the four sub-grids have equal sizes.

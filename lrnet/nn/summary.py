@@ -30,7 +30,7 @@ def model_info(model: DetectionModel, imgsz: int | tuple[int, int] = 640) -> dic
         "params_fused": count_params(fused),
         "gflops": count_gflops(model, imgsz, model.in_channels),
         "gflops_fused": count_gflops(fused, imgsz, model.in_channels),
-        "strides": [int(s) for s in model.detect._stride_values],
+        "strides": [int(s) for s in model.detect.stride_values],
         "imgsz": imgsz if isinstance(imgsz, int) else list(imgsz),
     }
 
@@ -52,11 +52,12 @@ def layer_table(model: DetectionModel) -> list[dict[str, Any]]:
 
 def format_layer_table(rows: list[dict[str, Any]]) -> str:
     """Fixed-width text rendering of `layer_table` rows."""
-    header = f"{'idx':>3}  {'from':>16}  {'n':>2}  {'params':>10}  {'module':<8}  args"
+    width = max([8, *(len(r["module"]) for r in rows)])  # registered blocks may have long names
+    header = f"{'idx':>3}  {'from':>16}  {'n':>2}  {'params':>10}  {'module':<{width}}  args"
     lines = [header]
     for r in rows:
         lines.append(
             f"{r['index']:>3}  {r['from']!s:>16}  {r['repeats']:>2}  {r['params']:>10,}  "
-            f"{r['module']:<8}  {r['args']}"
+            f"{r['module']:<{width}}  {r['args']}"
         )
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from lrnet.ops.boxes import (
     box_area,
     box_iou,
+    box_iou_aligned,
     clip_boxes,
     ltwh2xyxy,
     scale_boxes,
@@ -25,6 +26,7 @@ __all__ = [
     "batched_nms_reference",
     "box_area",
     "box_iou",
+    "box_iou_aligned",
     "clip_boxes",
     "ltwh2xyxy",
     "nms",

@@ -25,6 +25,8 @@ import functools
 import numpy as np
 import torch
 
+from lrnet.errors import ConfigError
+
 PAIR_CHUNK = 32_768  # candidate pairs examined at once: temporaries stay in cache, memory bounded
 
 
@@ -209,12 +211,17 @@ def _greedy_nms(
 
 
 def _check(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor | None = None) -> None:
+    """Refuse inputs whose shapes do not match, naming the tensor and both shapes."""
     if boxes.dim() != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"nms: boxes must have shape (N, 4), got {tuple(boxes.shape)}")
+        raise ConfigError(f"nms: boxes must have shape (N, 4) xyxy, got {tuple(boxes.shape)}")
     if scores.shape != boxes.shape[:1]:
-        raise ValueError(f"nms: scores must have shape ({boxes.shape[0]},), got {tuple(scores.shape)}")
+        raise ConfigError(
+            f"nms: scores must have shape ({boxes.shape[0]},), one per box, got {tuple(scores.shape)}"
+        )
     if classes is not None and classes.shape != boxes.shape[:1]:
-        raise ValueError(f"nms: classes must have shape ({boxes.shape[0]},), got {tuple(classes.shape)}")
+        raise ConfigError(
+            f"nms: classes must have shape ({boxes.shape[0]},), one per box, got {tuple(classes.shape)}"
+        )
 
 
 def nms_reference(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:

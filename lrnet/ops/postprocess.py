@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from lrnet.errors import ConfigError
 from lrnet.ops.nms import batched_nms, nms
 
 
@@ -25,7 +26,10 @@ def postprocess(
     survive.
     """
     if preds.dim() != 3 or preds.shape[-1] < 5:
-        raise ValueError(f"postprocess: preds must have shape (B, A, 4 + nc), got {tuple(preds.shape)}")
+        raise ConfigError(
+            f"postprocess: preds must have shape (B, A, 4 + nc) (the eval-mode model output), got "
+            f"{tuple(preds.shape)}"
+        )
     outputs = []
     for pred in preds:
         boxes, cls_scores = pred[:, :4], pred[:, 4:]

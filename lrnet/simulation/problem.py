@@ -12,22 +12,31 @@ away, as a detector's first guesses for a tiny object are (`anchor_floor=0` give
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-DEFAULT_LOSSES = (
-    "iou", "giou", "diou", "ciou", "eiou", "focal-eiou",
-    "siou", "siou*", "rsiou*", "rsiou", "wiou-v1", "wiou-v3",
-)  # fmt: skip
+from lrnet.errors import ConfigError
+from lrnet.losses import parse_box_loss_spec, registered_box_losses
+
+QUICK = {"iterations": 20, "points": 4}  # a tiny run for smoke tests
+
+
+def default_losses() -> tuple[str, ...]:
+    """Every registered box loss kind and named variant, in registration order."""
+    return registered_box_losses()
 
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """Everything that defines one simulation run (sizes in pixels, aspect ratios as w/h)."""
+    """Everything that defines one simulation run (sizes in pixels, aspect ratios as w/h).
 
-    losses: tuple[str, ...] = DEFAULT_LOSSES
+    `losses` are box loss specs (`ciou`, `siou*`, `rsiou:focal=none`); the default is every
+    registered kind and variant at the time the config is made.
+    """
+
+    losses: tuple[str, ...] = field(default_factory=default_losses)
     target_sizes: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0, 64.0)  # sqrt of the target area
     aspect_ratios: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)  # targets and anchors
     anchor_scales: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0)  # anchor area / reference area
@@ -40,6 +49,18 @@ class SimulationConfig:
     min_size: float = 1e-3  # floor on anchor width/height (target units) after each step
     iou_goals: tuple[float, ...] = (0.5, 0.9)  # mean IoU levels timed in iterations
     seed: int = 0
+
+    def check(self) -> None:
+        """Refuse loss specs that do not parse and a run without iterations (ConfigError).
+
+        The layout (points, sizes, ratios, scales) is checked by `build_problem`.
+        """
+        if not self.losses:
+            raise ConfigError("simulation losses=(): name at least one box loss spec, e.g. ciou")
+        for spec in self.losses:
+            parse_box_loss_spec(spec)
+        if self.iterations < 1:
+            raise ConfigError(f"simulation iterations={self.iterations}: use at least 1")
 
 
 @dataclass
@@ -55,7 +76,11 @@ class RegressionProblem:
 def build_problem(cfg: SimulationConfig, dtype: torch.dtype = torch.float32) -> RegressionProblem:
     """Lay out all targets and anchors of `cfg` as flat tensors (one row per anchor)."""
     if cfg.points < 1 or not cfg.target_sizes or not cfg.aspect_ratios or not cfg.anchor_scales:
-        raise ValueError("simulation needs at least one point, target size, aspect ratio and anchor scale")
+        raise ConfigError(
+            "simulation needs at least one point, target size, aspect ratio and anchor scale; "
+            f"got points={cfg.points}, target_sizes={cfg.target_sizes}, aspect_ratios={cfg.aspect_ratios}, "
+            f"anchor_scales={cfg.anchor_scales}"
+        )
     gen = torch.Generator().manual_seed(cfg.seed)
     ratios = torch.tensor(cfg.aspect_ratios, dtype=torch.float64)
     scales = torch.tensor(cfg.anchor_scales, dtype=torch.float64)

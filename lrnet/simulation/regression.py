@@ -100,7 +100,7 @@ def regress(
     return result
 
 
-def run_simulation(
+def regress_all(
     cfg: SimulationConfig, problem: RegressionProblem, on_step: Callable[[], None] | None = None
 ) -> list[RegressionResult]:
     """Run `regress` for every loss of `cfg` on the same problem."""

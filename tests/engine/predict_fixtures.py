@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from lrnet.engine.checkpoint import save_checkpoint
+from lrnet.engine.training.checkpoint import save_checkpoint
 from lrnet.nn import build_model
 
 

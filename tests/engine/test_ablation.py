@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lrnet.engine.ablation import ABLATIONS, format_table, run_ablation, slug, summarize_run
+from lrnet.engine.experiments.ablation import ABLATIONS, format_table, run_ablation, slug, summarize_run
 from lrnet.losses import parse_box_loss_spec
 
 
@@ -87,7 +87,7 @@ def test_summarize_run_takes_best_fitness_epoch(tmp_path):
 
 
 def test_format_table_has_a_row_per_variant():
-    from lrnet.engine.ablation import RunSummary, VariantResult
+    from lrnet.engine.experiments.ablation import RunSummary, VariantResult
 
     rows = [
         VariantResult(v, 1_000_000, 1.0, [RunSummary({"AP": 0.1}, [0.1], 1)])

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from lrnet.engine.checkpoint import load_checkpoint, save_checkpoint
-from lrnet.engine.plots import plot_results, plotted_columns
-from lrnet.engine.rng import get_rng_state, set_rng_state
-from lrnet.engine.train_config import TrainConfig, add_config_arguments, config_from_args
+from lrnet.engine.training.checkpoint import load_checkpoint, save_checkpoint
+from lrnet.engine.training.plots import plot_results, plotted_columns
+from lrnet.engine.training.rng import get_rng_state, set_rng_state
+from lrnet.engine.training.train_config import TrainConfig, add_config_arguments, config_from_args
 
 
 def _parse(argv):

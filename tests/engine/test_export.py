@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from lrnet.cli import main
-from lrnet.engine.checkpoint import CheckpointError
-from lrnet.engine.exporter import export_onnx, relative_difference
-from lrnet.engine.onnx_backend import OnnxModel, OnnxModelError
-from lrnet.engine.predictor import load_inference_model
+from lrnet.engine.inference.exporter import export_onnx, relative_difference
+from lrnet.engine.inference.onnx_backend import OnnxModel, OnnxModelError
+from lrnet.engine.inference.predictor import load_inference_model
+from lrnet.engine.training.checkpoint import CheckpointError
 from tests.engine.predict_fixtures import make_checkpoint
 
 
@@ -62,7 +62,7 @@ def test_dynamic_export_takes_other_sizes_and_batches(exported):
 
 def test_export_cli(exported, tmp_path, capsys):
     out_path = tmp_path / "m.onnx"
-    assert main(["export", "--weights", str(exported[0]), "--out", str(out_path), "--simplify-free"]) == 0
+    assert main(["export", "--weights", str(exported[0]), "--out", str(out_path)]) == 0
     out = capsys.readouterr().out
     assert "OK" in out and "imgsz 64" in out and out_path.is_file()  # imgsz from the checkpoint
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from lrnet.engine.ema import ModelEMA
-from lrnet.engine.optim import (
+from lrnet.engine.training.ema import ModelEMA
+from lrnet.engine.training.optim import (
     GROUP_BIAS,
     accumulation_steps,
     apply_warmup,

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from lrnet.cli import main
-from lrnet.engine.drawing import class_colour, draw_detections, side_by_side
-from lrnet.engine.exporter import export_onnx
-from lrnet.engine.onnx_backend import OnnxModel
-from lrnet.engine.predictor import Predictor, load_inference_model, yolo_label_lines
+from lrnet.engine.inference.drawing import class_colour, draw_detections, side_by_side
+from lrnet.engine.inference.exporter import export_onnx
+from lrnet.engine.inference.onnx_backend import OnnxModel
+from lrnet.engine.inference.predict_run import yolo_label_lines
+from lrnet.engine.inference.predictor import Predictor, load_inference_model
 from tests.engine.predict_fixtures import make_checkpoint
 from tests.engine.square_detector import SquareDetector, paint_squares
 

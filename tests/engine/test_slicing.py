@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrnet.engine.predictor import Predictor
-from lrnet.engine.slicing import cut_flags, intersection_over_first, merge_detections, slice_windows
+from lrnet.engine.inference.predictor import Predictor
+from lrnet.engine.inference.slicing import cut_flags, intersection_over_first, merge_detections, slice_windows
 from tests.engine.square_detector import SquareDetector, paint_squares
 
 
@@ -97,7 +97,7 @@ def test_without_cut_rule_plain_tiling_would_duplicate():
 
 
 def test_nms_ios_matches_hand_worked_and_iou_mode_matches_batched_nms():
-    from lrnet.engine.slicing import nms_ios
+    from lrnet.engine.inference.slicing import nms_ios
     from lrnet.ops import batched_nms
 
     boxes = torch.tensor(

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lrnet.engine.checkpoint import load_checkpoint, load_model
-from lrnet.engine.trainer import train
+from lrnet.engine.training.checkpoint import load_checkpoint, load_model
+from lrnet.engine.training.trainer import train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_data import write_tiny_yolo

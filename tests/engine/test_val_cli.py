@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lrnet.cli import main
-from lrnet.engine.pr_curve import plot_pr_curve, pr_curves
+from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
 from tests.engine.predict_fixtures import make_checkpoint, make_yolo_dataset
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from lrnet.engine.validator import evaluate, fitness
+from lrnet.engine.inference.validator import evaluate, fitness
 
 R, PADW, PADH = 0.64, 0.0, 32.0  # 200x100 original letterboxed into 128x128
 GT_BOXES = [[20.0, 30.0, 60.0, 70.0], [100.0, 10.0, 130.0, 40.0]]  # original pixels, classes 0 and 1

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from lrnet.losses.assigner import TaskAlignedAssigner, pairwise_iou
+from lrnet.losses.assigner import TaskAlignedAssigner
 from lrnet.nn.anchors import make_anchors
+from lrnet.ops.boxes import box_iou_aligned
 
 
 def grid_anchors(size: int, strides: list[int]) -> torch.Tensor:
@@ -50,7 +51,7 @@ def reference_assign(pd_scores, pd_bboxes, anc, gt_labels, gt_bboxes, mask_gt, t
             for a in range(A):
                 x, y = anc[a].tolist()
                 if min(x - x1, y - y1, x2 - x, y2 - y) > 1e-9:
-                    u = max(float(pairwise_iou(pd_bboxes[b, a], gt_bboxes[b, m])), 0.0)
+                    u = max(float(box_iou_aligned(pd_bboxes[b, a], gt_bboxes[b, m])), 0.0)
                     t = float(pd_scores[b, a, cls]) ** alpha * u**beta
                     cand.append((t, a, u))
             cand.sort(key=lambda c: -c[0])
@@ -87,7 +88,7 @@ def test_one_gt_gets_its_topk_candidates():
 
     inside = [a for a in range(A) if 10 < anc[a, 0] < 40 and 10 < anc[a, 1] < 40]
     assert len(inside) == 16
-    ious = pairwise_iou(pd_bboxes[0, inside].double(), gt_bboxes[0, 0].double())
+    ious = box_iou_aligned(pd_bboxes[0, inside].double(), gt_bboxes[0, 0].double())
     metric = pd_scores[0, inside, 2].double().sqrt() * ious.pow(6)
     order = metric.argsort(descending=True)[:10]
     expected = sorted(inside[i] for i in order.tolist())

@@ -16,7 +16,9 @@ from lrnet.losses import (
     box_iou_value,
     box_loss,
     distance_cost,
+    registered_box_losses,
 )
+from lrnet.losses.box import lookup_box_loss
 
 
 def random_pairs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,15 +35,17 @@ SMOOTH_CASES = {
     "nested": ([[3.0, 4.0, 6.0, 6.5]], [[2.0, 3.0, 10.0, 7.0]]),
     "tiny_vs_large": ([[5.0, 5.0, 5.5, 5.25]], [[1.0, 2.0, 30.0, 40.0]]),
 }
+# Kinds whose loss is differentiable end to end (no weight without gradient), with the options
+# that keep it so: torch.autograd.gradcheck applies. Every other kind holds a weight without
+# gradient and is checked against its frozen-weight formula instead (`FROZEN_WEIGHT_TESTS`, bottom).
+GRADCHECK_OPTIONS = {"iou": {}, "giou": {}, "diou": {}, "eiou": {}, "siou": {}, "rsiou": {"focal": "none"}}
+# every registered kind and variant whose kind is in GRADCHECK_OPTIONS, then more option cases
 SMOOTH_KINDS = [
-    ("iou", {}),
-    ("giou", {}),
-    ("diou", {}),
-    ("eiou", {}),
-    ("siou", {}),
+    (name, GRADCHECK_OPTIONS.get(name, {}))
+    for name in registered_box_losses()
+    if lookup_box_loss(name)[0].name in GRADCHECK_OPTIONS
+] + [
     ("siou", {"direction_fix": True}),
-    ("rsiou", {"focal": "none"}),
-    ("rsiou*", {}),
     ("rsiou", {"center_distance": False, "focal": "none"}),
 ]
 
@@ -173,3 +177,18 @@ def test_part2_claim_hand_value_small_offset():
     fixed = torch.autograd.grad(_distance_cost_at_angle(phi, 0.01, 1.0, direction_fix=True), phi)[0]
     assert siou.item() == pytest.approx(-1e-4, rel=3e-3)
     assert fixed.item() == pytest.approx(1.7320508e-4, rel=3e-3)
+
+
+# Kinds with a weight without gradient: the test that checks their gradient against the formula.
+FROZEN_WEIGHT_TESTS = {
+    "ciou": test_ciou_trade_off_parameter_carries_no_gradient,
+    "focal-eiou": test_focal_weight_carries_no_gradient,
+    "wiou-v1": test_wiou_gradients_match_frozen_denominator_gradcheck,
+    "wiou-v3": test_wiou_gradients_match_frozen_denominator_gradcheck,
+}
+
+
+def test_every_registered_kind_has_a_gradient_test():
+    kinds = set(registered_box_losses(variants=False))
+    assert kinds == set(GRADCHECK_OPTIONS) | set(FROZEN_WEIGHT_TESTS), "add a gradient test for each new kind"
+    assert not set(GRADCHECK_OPTIONS) & set(FROZEN_WEIGHT_TESTS)

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 import torch
 
-from lrnet.losses import BoxLoss, BoxLossConfig, box_loss, parse_box_loss_spec, resolve_box_loss
+from lrnet.errors import ConfigError
+from lrnet.losses import (
+    BoxLoss,
+    BoxLossConfig,
+    BoxLossOptionError,
+    box_iou_value,
+    box_loss,
+    parse_box_loss_spec,
+    registered_box_losses,
+    resolve_box_loss,
+)
 
 P = torch.tensor([[0.0, 0.0, 4.0, 2.0], [1.0, 1.0, 5.0, 9.0]])
 G = torch.tensor([[2.0, 0.0, 6.0, 4.0], [0.0, 2.0, 4.0, 8.0]])
@@ -86,3 +99,56 @@ def test_module_matches_function():
     module = BoxLoss("rsiou", focal="distance")
     torch.testing.assert_close(module(P, G), box_loss(P, G, "rsiou", focal="distance"))
     assert "focal=distance" in repr(module)
+
+
+def test_errors_are_config_errors_naming_spec_part_and_accepted_options():
+    unknown = r"box loss spec 'nope:alpha=1': unknown box loss kind 'nope'; expected one of: .*rsiou\*"
+    with pytest.raises(ConfigError, match=unknown):
+        parse_box_loss_spec("nope:alpha=1")
+    with pytest.raises(BoxLossOptionError) as info:
+        parse_box_loss_spec("rsiou:gamma=1")
+    message = str(info.value)
+    assert "'rsiou:gamma=1'" in message and "gamma" in message
+    assert "focal=angle" in message and "alpha=0.5" in message  # the accepted options, with defaults
+    assert isinstance(info.value, ConfigError) and isinstance(info.value, TypeError)
+    with pytest.raises(ConfigError, match=r"'rsiou:alpha=x'.*alpha='x' is not a number"):
+        parse_box_loss_spec("rsiou:alpha=x")
+    with pytest.raises(ConfigError, match=r"'rsiou:focal': expected key=value, got 'focal'; rsiou accepts"):
+        parse_box_loss_spec("rsiou:focal")
+    with pytest.raises(ConfigError, match=r"'rsiou:focal=dynamic'.*none, static, angle, distance"):
+        parse_box_loss_spec("rsiou:focal=dynamic")
+    with pytest.raises(ConfigError, match=r"box loss 'wiou-v3': momentum=0\.0"):
+        resolve_box_loss("wiou-v3", momentum=0.0)
+
+
+def test_boolean_options_use_the_one_bool_parser():
+    # a typo must not silently become False
+    with pytest.raises(ConfigError, match="direction_fix='ture' is not a boolean"):
+        parse_box_loss_spec("rsiou:direction_fix=ture")
+    for word, value in (("on", True), ("no", False), ("1", True), ("False", False)):
+        assert parse_box_loss_spec(f"siou:direction-fix={word}") == ("siou", {"direction_fix": value})
+
+
+def test_config_is_immutable_hashable_and_reads_its_options():
+    cfg = resolve_box_loss("eiou", focal="static")
+    assert cfg.focal == "static" and cfg.options() == {"focal": "static", "alpha": 1.0, "iou_floor": 0.1}
+    assert hash(cfg) == hash(resolve_box_loss(*parse_box_loss_spec("eiou:focal=static")[:1], focal="static"))
+    with pytest.raises(AttributeError):
+        cfg.focal = "none"
+    with pytest.raises(AttributeError, match="has no option 'momentum'"):
+        _ = cfg.momentum
+    assert copy.deepcopy(cfg) == cfg and pickle.loads(pickle.dumps(cfg)) == cfg
+    assert BoxLossConfig("focal-eiou", 0.5).to_spec() == "focal-eiou:alpha=0.5"
+
+
+def test_every_registered_name_resolves_and_round_trips():
+    for name in registered_box_losses():
+        cfg = resolve_box_loss(name)
+        kind, options = parse_box_loss_spec(cfg.to_spec())
+        assert resolve_box_loss(kind, **options) == cfg
+        module = BoxLoss(name)
+        assert module(P, G).shape == (2,)
+        assert torch.isfinite(module(P, G)).all()
+    assert set(registered_box_losses(value_kind=True)) <= set(registered_box_losses(variants=False))
+    with pytest.raises(ConfigError, match="has no similarity value"):
+        box_iou_value(P, G, "siou")

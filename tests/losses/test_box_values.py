@@ -1,7 +1,8 @@
-"""Box-loss values against an independent per-box float64 reference written from SPEC.md §4.
+"""Box-loss values against an independent per-box float64 reference written from docs/box_losses.md.
 
 The reference below works on Python floats with `math` only (no torch), uses the arcsin form of the
-angle cost, and has no eps anywhere except the guarded degenerate cases.
+angle cost, and has no eps anywhere except the guarded degenerate cases. Every registered kind must
+have a reference here (`REF_LOSSES`, `STATEFUL_REFS`); the parametrisations come from the registry.
 """
 
 from __future__ import annotations
@@ -11,13 +12,24 @@ import math
 import pytest
 import torch
 
-from lrnet.losses import BoxLoss, angle_cost, box_geometry, box_iou_value, box_loss, distance_cost, shape_cost
+from lrnet.losses import (
+    BoxLoss,
+    angle_cost,
+    box_geometry,
+    box_iou_value,
+    box_loss,
+    distance_cost,
+    parse_box_loss_spec,
+    registered_box_losses,
+    shape_cost,
+)
+from lrnet.losses.box import box_loss_kind, lookup_box_loss
 
 # ---------------------------------------------------------------- reference (plain Python floats)
 
 
 def ref_terms(p: list[float], g: list[float]) -> dict[str, float]:
-    """All intermediate quantities of SPEC.md §4 for one pair of xyxy boxes."""
+    """All intermediate quantities of docs/box_losses.md for one pair of xyxy boxes."""
     w, h, wg, hg = p[2] - p[0], p[3] - p[1], g[2] - g[0], g[3] - g[1]
     iw = max(0.0, min(p[2], g[2]) - max(p[0], g[0]))
     ih = max(0.0, min(p[3], g[3]) - max(p[1], g[1]))
@@ -50,27 +62,38 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else 0.0
 
 
+def _ref_giou(t: dict[str, float]) -> float:
+    c = t["cw"] * t["ch"]
+    return t["iou"] - ((c - t["union"]) / c if c > 0 else 0.0)
+
+
+def _ref_ciou(t: dict[str, float]) -> float:
+    a = t["v"] / (t["v"] - t["iou"] + 1) if t["v"] > 0 else 0.0
+    return t["iou"] - t["rho_z"] - a * t["v"]
+
+
+def _ref_eiou(t: dict[str, float]) -> float:
+    return (
+        t["iou"]
+        - t["rho_z"]
+        - _ratio((t["w"] - t["wg"]) ** 2, t["cw"] ** 2)
+        - _ratio((t["h"] - t["hg"]) ** 2, t["ch"] ** 2)
+    )
+
+
+# Value V of each value kind (loss = 1 - V), from the terms of `ref_terms`.
+REF_VALUES = {
+    "iou": lambda t: t["iou"],
+    "giou": _ref_giou,
+    "diou": lambda t: t["iou"] - t["rho_z"],
+    "ciou": _ref_ciou,
+    "eiou": _ref_eiou,
+}
+
+
 def ref_value(p: list[float], g: list[float], kind: str) -> float:
     """Value V of IoU, GIoU, DIoU, CIoU, EIoU."""
-    t = ref_terms(p, g)
-    if kind == "iou":
-        return t["iou"]
-    if kind == "giou":
-        c = t["cw"] * t["ch"]
-        return t["iou"] - ((c - t["union"]) / c if c > 0 else 0.0)
-    diou = t["iou"] - t["rho_z"]
-    if kind == "diou":
-        return diou
-    if kind == "ciou":
-        a = t["v"] / (t["v"] - t["iou"] + 1) if t["v"] > 0 else 0.0
-        return diou - a * t["v"]
-    if kind == "eiou":
-        return (
-            diou
-            - _ratio((t["w"] - t["wg"]) ** 2, t["cw"] ** 2)
-            - _ratio((t["h"] - t["hg"]) ** 2, t["ch"] ** 2)
-        )
-    raise ValueError(kind)
+    return REF_VALUES[kind](ref_terms(p, g))
 
 
 def ref_siou_family(p, g, center_distance, direction_fix, focal="none", alpha=0.5, iou_floor=0.1):
@@ -89,27 +112,44 @@ def ref_siou_family(p, g, center_distance, direction_fix, focal="none", alpha=0.
     return min(1.0, max(iou_floor, t["iou"])) ** (alpha * gamma_f) * loss
 
 
-def ref_loss(p, g, kind, **opt) -> float:
+def _ref_eiou_loss(p, g, focal="none", alpha=1.0, iou_floor=0.1) -> float:
     t = ref_terms(p, g)
-    if kind in ("iou", "giou", "diou", "ciou"):
-        return 1 - ref_value(p, g, kind)
-    if kind in ("eiou", "focal-eiou"):
-        base = 1 - ref_value(p, g, "eiou")
-        focal = "static" if kind == "focal-eiou" else opt.get("focal", "none")
-        alpha = opt.get("alpha", 1.0)
-        if focal == "static":
-            return t["iou"] ** (alpha * 0.5) * base
-        if focal == "distance":
-            return max(opt.get("iou_floor", 0.1), t["iou"]) ** (-alpha * t["rho_z"]) * base
-        return base
-    if kind == "siou":
-        return ref_siou_family(p, g, False, opt.get("direction_fix", False))
-    if kind == "rsiou":
-        o = dict(center_distance=True, direction_fix=True, focal="angle", alpha=0.5, iou_floor=0.1) | opt
-        return ref_siou_family(p, g, **o)
-    if kind == "wiou-v1":
-        return math.exp(t["rho_z"]) * (1 - t["iou"])
-    raise ValueError(kind)
+    base = 1 - ref_value(p, g, "eiou")
+    if focal == "static":
+        return t["iou"] ** (alpha * 0.5) * base
+    if focal == "distance":
+        return max(iou_floor, t["iou"]) ** (-alpha * t["rho_z"]) * base
+    return base
+
+
+def _ref_rsiou(p, g, **opt) -> float:
+    o = dict(center_distance=True, direction_fix=True, focal="angle", alpha=0.5, iou_floor=0.1) | opt
+    return ref_siou_family(p, g, **o)
+
+
+# Reference loss of every stateless registered kind, with its options as keywords.
+REF_LOSSES = {
+    "iou": lambda p, g: 1 - ref_value(p, g, "iou"),
+    "giou": lambda p, g: 1 - ref_value(p, g, "giou"),
+    "diou": lambda p, g: 1 - ref_value(p, g, "diou"),
+    "ciou": lambda p, g: 1 - ref_value(p, g, "ciou"),
+    "eiou": _ref_eiou_loss,
+    "focal-eiou": lambda p, g, alpha=1.0: _ref_eiou_loss(p, g, "static", alpha),
+    "siou": lambda p, g, direction_fix=False: ref_siou_family(p, g, False, direction_fix),
+    "rsiou": _ref_rsiou,
+    "wiou-v1": lambda p, g: math.exp(ref_terms(p, g)["rho_z"]) * (1 - ref_terms(p, g)["iou"]),
+}
+# Named variants of the paper: the kind and the options they stand for.
+REF_VARIANTS = {
+    "siou*": ("siou", {"direction_fix": True}),
+    "rsiou*": ("rsiou", {"center_distance": True, "direction_fix": False, "focal": "none"}),
+}
+
+
+def ref_loss(p, g, kind, **opt) -> float:
+    """Reference loss of a kind or named variant (the variant's preset options, then `opt`)."""
+    kind, preset = REF_VARIANTS.get(kind, (kind, {}))
+    return REF_LOSSES[kind](p, g, **(preset | opt))
 
 
 # ---------------------------------------------------------------- fixtures
@@ -123,7 +163,7 @@ def random_boxes(n: int, seed: int, dtype=torch.float64) -> tuple[torch.Tensor, 
     return boxes[:, 0], boxes[:, 1]
 
 
-# (pred, target) degenerate pairs of SPEC.md §4
+# (pred, target) degenerate pairs of docs/box_losses.md
 DEGENERATE = {
     "identical": ([2.0, 3.0, 10.0, 7.0], [2.0, 3.0, 10.0, 7.0]),
     "zero_area_pred": ([5.0, 5.0, 5.0, 5.0], [2.0, 3.0, 10.0, 7.0]),
@@ -135,13 +175,25 @@ DEGENERATE = {
     "horizontal": ([0.0, 2.0, 4.0, 6.0], [3.0, 1.0, 9.0, 7.0]),
     "vertical": ([2.0, 0.0, 6.0, 4.0], [1.0, 3.0, 7.0, 9.0]),
 }
-LOSS_KINDS = ["iou", "giou", "diou", "ciou", "eiou", "focal-eiou", "siou", "rsiou", "wiou-v1"]
+# every stateless registered kind and named variant (stateful kinds need the module: see below)
+LOSS_KINDS = [name for name in registered_box_losses() if not lookup_box_loss(name)[0].state]
 
 
 # ---------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize("kind", ["iou", "giou", "diou", "ciou", "eiou"])
+def test_every_registered_kind_has_a_reference():
+    kinds = set(registered_box_losses(variants=False))
+    assert kinds == set(REF_LOSSES) | set(STATEFUL_REFS), "add a reference for each new kind"
+    assert set(registered_box_losses(value_kind=True)) == set(REF_VALUES)
+    assert all(box_loss_kind(k).state for k in STATEFUL_REFS)
+    variants = set(registered_box_losses()) - kinds
+    assert variants == set(REF_VARIANTS)
+    for name in variants:  # the registry's presets are the ones the paper names
+        assert parse_box_loss_spec(name) == REF_VARIANTS[name]
+
+
+@pytest.mark.parametrize("kind", registered_box_losses(value_kind=True))
 def test_iou_values_match_reference(kind):
     pred, target = random_boxes(64, seed=1)
     got = box_iou_value(pred, target, kind)
@@ -151,24 +203,17 @@ def test_iou_values_match_reference(kind):
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
 
 
-VARIANTS = [
-    ("iou", {}),
-    ("giou", {}),
-    ("diou", {}),
-    ("ciou", {}),
-    ("eiou", {}),
+# every stateless kind and variant with its defaults, then options that change the formula
+VARIANTS = [(name, {}) for name in LOSS_KINDS] + [
     ("eiou", {"focal": "static"}),
     ("eiou", {"focal": "distance", "alpha": 0.5}),
-    ("focal-eiou", {}),
-    ("siou", {}),
+    ("focal-eiou", {"alpha": 0.5}),
     ("siou", {"direction_fix": True}),
-    ("rsiou", {}),
     ("rsiou", {"focal": "none"}),
     ("rsiou", {"focal": "distance"}),
     ("rsiou", {"focal": "static", "alpha": 1.0}),
     ("rsiou", {"center_distance": False, "direction_fix": False, "focal": "angle", "alpha": 1.0}),
     ("rsiou", {"center_distance": True, "direction_fix": False, "focal": "none"}),
-    ("wiou-v1", {}),
 ]
 
 
@@ -293,3 +338,7 @@ def test_wiou_v3_running_mean_and_focusing():
     module(pred[:0], target[:0])  # an empty batch must not poison the mean with NaN
     assert module.iou_loss_mean.item() == pytest.approx(mean, rel=1e-9)
     assert "iou_loss_mean" in module.state_dict()
+
+
+# Stateful kinds (they need the module `BoxLoss`): the test that checks each against its reference.
+STATEFUL_REFS = {"wiou-v3": test_wiou_v3_running_mean_and_focusing}

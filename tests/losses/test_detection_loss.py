@@ -20,7 +20,7 @@ from lrnet.losses.detection import (
 box_module = pytest.importorskip("lrnet.losses.box")
 
 EXPECTED_KINDS = {"iou", "giou", "diou", "ciou", "eiou", "focal-eiou", "siou", "rsiou", "wiou-v1", "wiou-v3"}
-BOX_KINDS = [*box_module.KINDS, *box_module.NAMED_VARIANTS]  # every `--box-loss` choice
+BOX_KINDS = list(box_module.registered_box_losses())  # every `--box-loss` choice, from the registry
 RSIOU_VARIANTS = [  # the paper's ablation points, spelled in the box module's options
     {"center_distance": True, "direction_fix": False, "focal": "none"},
     {"center_distance": False, "direction_fix": True, "focal": "none"},

@@ -48,6 +48,6 @@ def test_cli_info_table_list_and_errors(capsys):
     text = capsys.readouterr().out
     assert "LFF" in text and "strides: [4, 8, 16, 32]" in text and "parameters:" in text
     assert main(["info", "nope-x"]) == 2
-    assert "unknown model" in capsys.readouterr().out
+    assert "unknown model" in capsys.readouterr().err
     assert main(["info", "yolov8n", "--imgsz", "100"]) == 2
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from lrnet.nn import LFF, Conv, DetectionModel, build_model, shipped_model_names
+from lrnet.nn import LFF, Conv, DetectionModel, build_model, load_model_config, shipped_model_names
 
 TOPOLOGY_STRIDES = {
     "yolov8": [8, 16, 32],
@@ -124,3 +124,14 @@ def test_names_and_errors(tmp_path):
     bad.write_text("nc: 2\nbackbone: [[-1, 1, Foo, [8]]]\nhead: []\n")
     with pytest.raises(ValueError, match="unknown module 'Foo'"):
         build_model(bad)
+
+
+def test_top_level_box_loss_key_survives_loading_and_rebuilding(tmp_path):
+    cfg = load_model_config("yolov8n")
+    path = tmp_path / "mine-n.yaml"
+    path.write_text(yaml.safe_dump({**cfg, "box_loss": "rsiou", "name": "mine-n"}))
+    resolved = load_model_config(path, nc=2)
+    assert resolved["box_loss"] == "rsiou" and resolved["nc"] == 2
+    model = build_model(path, nc=2)
+    assert model.cfg["box_loss"] == "rsiou"
+    assert build_model(yaml.safe_load(yaml.safe_dump(model.cfg))).cfg["box_loss"] == "rsiou"

@@ -1,6 +1,17 @@
+import pytest
 import torch
 
-from lrnet.ops.boxes import box_iou, clip_boxes, ltwh2xyxy, scale_boxes, xywh2xyxy, xyxy2ltwh, xyxy2xywh
+from lrnet.losses import box_geometry, iou
+from lrnet.ops.boxes import (
+    box_iou,
+    box_iou_aligned,
+    clip_boxes,
+    ltwh2xyxy,
+    scale_boxes,
+    xywh2xyxy,
+    xyxy2ltwh,
+    xyxy2xywh,
+)
 
 
 def test_box_iou_hand_worked():
@@ -50,3 +61,34 @@ def test_scale_boxes_inverts_letterbox():
     assert torch.allclose(
         scale_boxes(letterboxed, ratio_pad, ori_shape=(200, 500))[0, 3], torch.tensor(200.0)
     )
+
+
+def test_box_iou_aligned_broadcasts_and_agrees_with_pairwise():
+    gen = torch.Generator().manual_seed(1)
+    xy = torch.rand(2, 3, 2, generator=gen) * 20
+    a = torch.cat((xy, xy + torch.rand(2, 3, 2, generator=gen) * 10 + 1), -1)  # (2, 3, 4)
+    b = a[0, :1] + 2.0  # (1, 4) broadcasts over both leading dims
+    got = box_iou_aligned(a, b)
+    assert got.shape == (2, 3)
+    pairwise = box_iou(a.view(-1, 4), b, eps=1e-7)[:, 0]
+    assert torch.equal(got.view(-1), pairwise)  # one implementation: the same bits
+    assert box_iou_aligned(a[0, 0], a[0, 0]).item() == pytest.approx(1.0)  # single boxes, shape ()
+
+
+def test_box_iou_aligned_eps_convention_and_degenerate_boxes():
+    p = torch.tensor([[0.0, 0.0, 4.0, 2.0], [5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 2.0, 2.0]])
+    g = torch.tensor([[2.0, 0.0, 6.0, 4.0], [5.0, 5.0, 5.0, 5.0], [10.0, 10.0, 12.0, 12.0]])
+    # inter 4, union 8 + 16 - 4 = 20 (+ eps); two zero-area boxes give 0, not NaN; disjoint give 0
+    torch.testing.assert_close(box_iou_aligned(p, g), torch.tensor([4 / (20 + 1e-7), 0.0, 0.0]))
+    assert box_iou(p[1:2], g[1:2]).isnan().all()  # pairwise default eps 0: torchvision's NaN
+    assert box_iou_aligned(p.double(), g.double(), eps=0.0)[0].item() == 4 / 20
+    with pytest.raises(ValueError, match="last dimension of 4"):
+        box_iou_aligned(p[:, :3], g[:, :3])
+
+
+def test_box_losses_use_the_same_iou():
+    gen = torch.Generator().manual_seed(2)
+    xy = torch.rand(64, 2, 2, generator=gen) * 30
+    boxes = torch.cat((xy, xy + torch.rand(64, 2, 2, generator=gen) * 20), -1)
+    p, g = boxes[:, 0], boxes[:, 1]
+    assert torch.equal(iou(box_geometry(p, g)), box_iou_aligned(p, g))

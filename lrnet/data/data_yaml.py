@@ -1,0 +1,137 @@
+"""Data YAMLs: which files make up each split of a data set, in any registered format.
+
+The keys, ultralytics style: `path` (the root; relative to the YAML's folder), `train` / `val` /
+`test` (one entry per split, relative to `path`), `names` (list, or dict index -> name), and
+`format` (a name registered in `registry.py`; default `yolo`). What a split entry holds depends on
+the format (its `split_entry`, `entry_keys`, `required_keys` and `optional_keys`); the built-ins:
+- `yolo`: image folder, list file of image paths, glob, or a list of those; needs `names`, may
+  carry `category_ids` (original COCO ids kept through a YOLO round trip);
+- `coco`: `{images: DIR, annotations: FILE.json}` or just the JSON path;
+- `visdrone`: a VisDrone split folder (`images/` + `annotations/`);
+- `voc`: a VOC root (split list `ImageSets/Main/<split>.txt`) or `{root: DIR, set: NAME}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lrnet.data.registry import DataFormat, format_names, get_format
+from lrnet.data.source import DetectionSource
+from lrnet.errors import DataError, InputFileNotFoundError
+from lrnet.fileio import load_yaml
+
+YAML_SUFFIXES = (".yaml", ".yml")
+SPLIT_KEYS = ("train", "val", "test")
+
+
+def names_from_yaml(cfg: dict, origin: Path) -> list[str] | None:
+    """Class names of a data YAML's `names` (a list, or a dict with keys 0..K-1), or None without it."""
+    names = cfg.get("names")
+    if names is None:
+        return None
+    if isinstance(names, dict):
+        try:
+            keys = sorted(int(k) for k in names)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{origin}: 'names' keys must be class indices 0, 1, ... ({exc})") from exc
+        if keys != list(range(len(keys))):
+            raise DataError(
+                f"{origin}: 'names' keys must be 0..{len(keys) - 1}, got {keys}; number the classes from 0"
+            )
+        return [str(names[k]) for k in keys]
+    if not isinstance(names, (list, tuple)):
+        raise DataError(f"{origin}: 'names' must be a list of class names or a dict index -> name")
+    return [str(n) for n in names]
+
+
+def read_data_yaml(path: str | Path) -> dict:
+    """Parse a data YAML and resolve its root (`path`) to an absolute folder under key `root`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileNotFoundError(f"data YAML {path} does not exist; check the file name")
+    cfg = load_yaml(path, error=DataError) or {}
+    if not isinstance(cfg, dict):
+        raise DataError(f"{path}: a data YAML must be a mapping of keys (path, train, val, names, ...)")
+    root = Path(cfg.get("path") or ".")
+    if not root.is_absolute():
+        root = (path.parent / root).resolve()
+    if not root.is_dir():
+        raise InputFileNotFoundError(
+            f"{path}: root folder 'path: {cfg.get('path')}' ({root}) does not exist; "
+            "fix 'path' (relative paths start at the YAML's folder)"
+        )
+    cfg["root"] = root
+    return cfg
+
+
+@dataclass
+class YamlSplit:
+    """One split of a data YAML, handed to `DataFormat.read_split`.
+
+    `entry` is the raw value of the split's key; `names` the parsed `names` (or None); `cfg` the
+    whole YAML (with `root`) for format-specific keys; `verbose` allows progress bars.
+    """
+
+    yaml: Path
+    root: Path
+    split: str
+    entry: object
+    names: list[str] | None
+    cfg: dict
+    verbose: bool = True
+
+    def resolve(self, value: object) -> Path:
+        """`value` as a path, relative ones taken from the data YAML's root."""
+        p = Path(str(value))
+        return p if p.is_absolute() else self.root / p
+
+    def existing_path(self, value: object, what: str = "entry") -> Path:
+        """`resolve(value)`, which must exist (else InputFileNotFoundError naming the YAML and split)."""
+        p = self.resolve(value)
+        if not p.exists():
+            raise InputFileNotFoundError(
+                f"{self.yaml}: {self.split} {what} {p} does not exist; fix '{self.split}' "
+                f"(relative paths start at 'path', here {self.root})"
+            )
+        return p
+
+
+def _check_keys(fmt: DataFormat, cfg: dict, split: str, path: Path) -> None:
+    """Refuse a YAML that lacks a key the format needs, or a mapping entry the format cannot read."""
+    for key in fmt.required_keys:
+        if cfg.get(key) in (None, "", [], {}):
+            raise DataError(f"{path}: 'format: {fmt.name}' needs '{key}'; add it to the YAML")
+    entry = cfg[split]
+    if isinstance(entry, dict):
+        unknown = sorted(str(k) for k in entry if k not in fmt.entry_keys)
+        if unknown:
+            allowed = ", ".join(fmt.entry_keys) or "none: give a single path"
+            raise DataError(
+                f"{path}: '{split}' has keys {unknown} that 'format: {fmt.name}' does not read "
+                f"(its keys: {allowed}); a {fmt.name} split entry is {fmt.split_entry}"
+            )
+
+
+def read_yaml_split(path: str | Path, split: str, verbose: bool = True) -> DetectionSource:
+    """Read split `split` of the data YAML `path` with the reader of its `format` (default yolo)."""
+    path = Path(path)
+    cfg = read_data_yaml(path)
+    if split not in cfg or cfg[split] in (None, ""):
+        present = [k for k in cfg if k in SPLIT_KEYS]
+        raise DataError(
+            f"{path}: no '{split}' split (splits present: {present or 'none'}); "
+            f"add a '{split}:' entry to the YAML"
+        )
+    name = str(cfg.get("format", "yolo"))
+    if name.strip().lower() not in format_names():
+        raise DataError(
+            f"{path}: 'format: {name}' is not a registered data format; "
+            f"use one of {', '.join(format_names())}"
+        )
+    fmt = get_format(name)
+    _check_keys(fmt, cfg, split, path)
+    spec = YamlSplit(path, cfg["root"], split, cfg[split], names_from_yaml(cfg, path), cfg, verbose)
+    source = fmt.read_split(spec)
+    source.root = str(cfg["root"])
+    return source

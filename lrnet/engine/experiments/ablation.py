@@ -1,0 +1,350 @@
+"""The paper's ablation tables (its Tables 3-8) as data, and a resumable runner that trains every variant.
+
+Each variant is an ordinary training run (`lrnet.engine.training.trainer.train`) in its own folder
+`<project>/<table>/<variant>/seed<k>`; a variant whose run wrote `done.json` is not trained again, and
+one with a `weights/last.pt` but no `done.json` is resumed. The report takes, per run, the epoch with
+the best fitness (the epoch `best.pt` holds), then mean and spread over seeds.
+
+`lrnet ablate` reads `ABLATIONS` to build its parser, so torch-importing modules (trainer, losses, nn)
+are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lrnet.engine.training.plots import read_results_csv
+from lrnet.errors import ConfigError, DataError, InputFileNotFoundError
+
+# The table's metric columns, in the paper's order: the subset of `lrnet.eval.METRIC_NAMES` the paper
+# reports (AP75 and COCO's APl are left out).
+REPORT_METRICS = ("AP", "AP50", "APvt", "APt", "APs", "APm")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of an ablation table: a model config and a box-loss spec (`TrainConfig.box_loss`)."""
+
+    name: str
+    model: str
+    box_loss: str
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """One of the paper's tables: what it compares and the rows, the first being the reference."""
+
+    title: str
+    paper: str
+    variants: tuple[Variant, ...]
+
+
+# RSIoU parts: Part 1 `center_distance` (the centre term measured as a Euclidean distance), Part 2
+# `direction_fix` (the angle cost pushes towards the nearer axis), Part 3 `focal` (the focusing weight
+# IoU**gamma with gamma from the angle). With all three off, RSIoU is SIoU. The specs are parsed by the
+# box-loss registry (`lrnet.losses.parse_box_loss_spec`), which `check_ablation` runs before training.
+_SIOU = "rsiou:center_distance=0,direction_fix=0,focal=none"
+_RSIOU = "rsiou"  # all three parts, the LR-Net default (focal=angle, alpha=0.5)
+
+ABLATIONS: dict[str, Ablation] = {
+    "components": Ablation(
+        title="Components: LFF (with the P2 hierarchy) and RSIoU on YOLOv8n",
+        paper="Table 3",
+        variants=(
+            Variant("yolov8n", "yolov8n", "ciou"),
+            Variant("+LFF", "lrnet-n", "ciou"),
+            Variant("+RSIoU", "yolov8n", _RSIOU),
+            Variant("LR-Net", "lrnet-n", _RSIOU),
+        ),
+    ),
+    "rsiou-parts": Ablation(
+        title="RSIoU parts on the P2 hierarchy (yolov8n-p2)",
+        paper="Table 4",
+        variants=(
+            Variant("CIoU", "yolov8n-p2", "ciou"),
+            Variant("SIoU", "yolov8n-p2", _SIOU),
+            Variant("+Part1", "yolov8n-p2", "rsiou:center_distance=1,direction_fix=0,focal=none"),
+            Variant("+Part2", "yolov8n-p2", "rsiou:center_distance=0,direction_fix=1,focal=none"),
+            Variant("+Part3", "yolov8n-p2", "rsiou:center_distance=0,direction_fix=0,focal=angle"),
+            Variant("+Part1+2+3", "yolov8n-p2", _RSIOU),
+        ),
+    ),
+    "focal": Ablation(
+        title="Focusing parameter of RSIoU (lrnet-n)",
+        paper="Table 5",
+        variants=(
+            Variant("none (gamma=1)", "lrnet-n", "rsiou:focal=none"),
+            Variant("static 0.5, alpha 1", "lrnet-n", "rsiou:focal=static,alpha=1"),
+            Variant("static 0.5, alpha 0.5", "lrnet-n", "rsiou:focal=static,alpha=0.5"),
+            Variant("angle-2, alpha 1", "lrnet-n", "rsiou:focal=angle,alpha=1"),
+            Variant("angle-2, alpha 0.5", "lrnet-n", "rsiou:focal=angle,alpha=0.5"),
+        ),
+    ),
+    "eiou-focal": Ablation(
+        title="Focusing parameter on EIoU (lrnet-n)",
+        paper="Table 6",
+        variants=(
+            Variant("EIoU", "lrnet-n", "eiou"),
+            Variant("Focal-EIoU (gamma=0.5)", "lrnet-n", "eiou:focal=static"),
+            Variant("EIoU gamma=-distance", "lrnet-n", "eiou:focal=distance"),
+        ),
+    ),
+    "distance": Ablation(
+        title="Centre Euclidean distance: SIoU vs RSIoU* (Part 1 alone), lrnet-n",
+        paper="Table 7, Fig. 11",
+        variants=(
+            Variant("SIoU", "lrnet-n", _SIOU),
+            Variant("RSIoU*", "lrnet-n", "rsiou:center_distance=1,direction_fix=0,focal=none"),
+        ),
+    ),
+    "direction": Ablation(
+        title="Convergence direction: SIoU vs SIoU* (Part 2 alone), lrnet-n",
+        paper="Table 8, Fig. 13",
+        variants=(
+            Variant("SIoU", "lrnet-n", _SIOU),
+            Variant("SIoU*", "lrnet-n", "siou:direction_fix=1"),
+        ),
+    ),
+}
+
+
+@dataclass
+class RunSummary:
+    """What one finished run contributes to the table."""
+
+    metrics: dict[str, float]
+    ap50_curve: list[float]
+    epochs: int
+
+
+@dataclass
+class VariantResult:
+    """All seeds of one variant, with the model's size."""
+
+    variant: Variant
+    params: int
+    gflops: float
+    runs: list[RunSummary] = field(default_factory=list)
+
+    def mean_std(self, key: str) -> tuple[float, float]:
+        """Mean and sample standard deviation over seeds (std 0 for a single seed)."""
+        values = [r.metrics.get(key, float("nan")) for r in self.runs]
+        mean = sum(values) / len(values)
+        if len(values) < 2:
+            return mean, 0.0
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+        return mean, math.sqrt(var)
+
+
+def slug(name: str) -> str:
+    """Folder-safe form of a variant name ("+LFF" -> "plus-LFF")."""
+    out = name.replace("+", "plus-").replace("*", "-star")
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in out).strip("_")
+
+
+def summarize_run(path: Path) -> RunSummary:
+    """Summarise a run's results.csv: the metrics of its best-fitness epoch and its AP50 curve."""
+    header, data = read_results_csv(path)
+    if not data:
+        raise DataError(f"{path}: no epochs recorded; delete the run folder to train that variant again")
+    rows = [dict(zip(header, row)) for row in data]
+    best = max(rows, key=lambda r: r["fitness"])
+    metrics = {k: best[f"metrics/{k}"] for k in REPORT_METRICS if f"metrics/{k}" in best}
+    return RunSummary(metrics=metrics, ap50_curve=[r["metrics/AP50"] for r in rows], epochs=len(rows))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from comma-separated text such as "0,1,2" (at least one)."""
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"seeds={text!r} is not a comma-separated list of integers; e.g. 0,1,2") from None
+    if not seeds:
+        raise ConfigError(f"seeds={text!r} names no seed; e.g. 0,1,2")
+    return seeds
+
+
+def run_variant(
+    variant: Variant,
+    seed: int,
+    run_dir: Path,
+    train_overrides: dict[str, Any],
+    train_fn: Callable[..., Any] | None = None,
+) -> RunSummary:
+    """Train one variant with one seed in `run_dir` unless it already finished; resume a killed run."""
+    done = run_dir / "done.json"
+    if done.is_file():
+        return summarize_run(run_dir / "results.csv")
+    if train_fn is None:
+        from lrnet.engine.training.trainer import train as train_fn
+    last = run_dir / "weights" / "last.pt"
+    if last.is_file():  # the saved run's settings win; only where and how it runs may change
+        runtime = {k: train_overrides[k] for k in ("device", "workers") if k in train_overrides}
+        train_fn(resume=str(last), **runtime)
+    else:
+        train_fn(
+            **train_overrides,
+            model=variant.model,
+            box_loss=variant.box_loss,
+            seed=seed,
+            project=str(run_dir.parent),
+            name=run_dir.name,
+            exist_ok=True,
+        )
+    summary = summarize_run(run_dir / "results.csv")
+    done.write_text(json.dumps({"variant": variant.name, "seed": seed, "metrics": summary.metrics}, indent=2))
+    return summary
+
+
+def run_ablation(
+    table: str,
+    seeds: Sequence[int] = (0, 1, 2),
+    project: str | Path = "runs/ablate",
+    train_fn: Callable[..., Any] | None = None,
+    **train_overrides: Any,
+) -> tuple[list[VariantResult], Path]:
+    """Train every variant of `table` for every seed (skipping finished runs) and write the report.
+
+    `train_overrides` are `TrainConfig` fields shared by all variants (data, epochs, imgsz, batch,
+    device, workers, ...). Returns the per-variant results and the path of the Markdown report.
+    """
+    if table not in ABLATIONS:
+        raise ConfigError(f"unknown ablation table {table!r}; choose one of {sorted(ABLATIONS)}")
+    from lrnet.nn import build_model
+    from lrnet.nn.summary import model_info
+
+    ablation = ABLATIONS[table]
+    check_ablation(ablation)
+    root = Path(project) / table
+    imgsz = int(train_overrides.get("imgsz", 640))
+    nc = train_overrides.pop("nc", None)
+    results, infos = [], {}
+    for variant in ablation.variants:
+        vdir = root / slug(variant.name)
+        runs = [run_variant(variant, s, vdir / f"seed{s}", train_overrides, train_fn) for s in seeds]
+        key = (variant.model, nc or _nc_of_run(vdir / f"seed{seeds[0]}"))
+        if key not in infos:
+            infos[key] = model_info(build_model(key[0], nc=key[1]), imgsz=imgsz)
+        info = infos[key]
+        results.append(VariantResult(variant, int(info["params"]), float(info["gflops"]), runs))
+    report = write_report(ablation, table, results, root, seeds, train_overrides)
+    return results, report
+
+
+def check_ablation(ablation: Ablation) -> None:
+    """Resolve every variant's box-loss spec through the box-loss registry before any training starts,
+    so that a typo fails in a second rather than after the first variants have trained."""
+    from lrnet.losses import parse_box_loss_spec
+
+    for variant in ablation.variants:
+        try:
+            parse_box_loss_spec(variant.box_loss)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"ablation {ablation.paper}, variant {variant.name!r}: {e}") from e
+
+
+def _nc_of_run(run_dir: Path) -> int:
+    """Class count of a finished run, read from its checkpoint."""
+    from lrnet.engine.training.checkpoint import load_checkpoint
+
+    for name in ("best.pt", "last.pt"):
+        path = run_dir / "weights" / name
+        if path.is_file():
+            return int(load_checkpoint(path)["model_cfg"]["nc"])
+    raise InputFileNotFoundError(
+        f"{run_dir}: no weights/best.pt or weights/last.pt to read the class count from; pass nc= or delete "
+        "the run folder to train it again"
+    )
+
+
+def format_table(results: list[VariantResult]) -> str:
+    """Markdown table: size, then mean ± std over seeds in % and the delta against the first row."""
+    head = ["Variant", "Model", "Box loss", "Params (M)", "GFLOPs", *REPORT_METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    ref = results[0]
+    for res in results:
+        cells = [res.variant.name, res.variant.model, f"`{res.variant.box_loss}`"]
+        cells += [f"{res.params / 1e6:.3f}", f"{res.gflops:.1f}"]
+        for key in REPORT_METRICS:
+            mean, std = res.mean_std(key)
+            if mean < 0:  # no ground truth in that size bin
+                cells.append("n/a")
+                continue
+            cell = f"{100 * mean:.2f} ± {100 * std:.2f}"
+            if res is not ref:
+                cell += f" ({100 * (mean - ref.mean_std(key)[0]):+.2f})"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_ap50_curves(results: list[VariantResult], path: Path) -> Path:
+    """AP50 per epoch, mean over seeds with a min-max band (the paper's Fig. 11 and 13)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for res in results:
+        n = min(len(r.ap50_curve) for r in res.runs)
+        curves = [[100 * v for v in r.ap50_curve[:n]] for r in res.runs]
+        epochs = list(range(1, n + 1))
+        mean = [sum(c[i] for c in curves) / len(curves) for i in range(n)]
+        ax.plot(epochs, mean, marker="o", ms=3, label=res.variant.name)
+        if len(curves) > 1:
+            lo = [min(c[i] for c in curves) for i in range(n)]
+            hi = [max(c[i] for c in curves) for i in range(n)]
+            ax.fill_between(epochs, lo, hi, alpha=0.15)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("AP50 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    ablation: Ablation,
+    table: str,
+    results: list[VariantResult],
+    root: Path,
+    seeds: Sequence[int],
+    settings: dict[str, Any],
+) -> Path:
+    """Write `<root>/results.md` (table + settings) and `<root>/ap50_curves.png`; return the .md path."""
+    root.mkdir(parents=True, exist_ok=True)
+    plot = plot_ap50_curves(results, root / "ap50_curves.png")
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+    text = (
+        f"# {ablation.title} ({ablation.paper})\n\n"
+        f"Seeds {list(seeds)}; metrics in %, mean ± sample std over seeds at each run's best-fitness epoch, "
+        f"delta against the first row in parentheses. Settings: {shown or 'defaults'}.\n\n"
+        f"{format_table(results)}\n\n![AP50 per epoch]({plot.name})\n"
+    )
+    path = root / "results.md"
+    path.write_text(text)
+    (root / "results.json").write_text(
+        json.dumps(
+            [
+                {
+                    "variant": r.variant.name,
+                    "model": r.variant.model,
+                    "box_loss": r.variant.box_loss,
+                    "params": r.params,
+                    "gflops": r.gflops,
+                    "runs": [x.metrics for x in r.runs],
+                }
+                for r in results
+            ],
+            indent=2,
+        )
+    )
+    return path

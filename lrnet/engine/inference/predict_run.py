@@ -1,0 +1,165 @@
+"""The work behind `lrnet predict`: sources -> one or more Predictors -> annotated files, labels, JSON."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lrnet.engine.inference.drawing import draw_detections, side_by_side
+from lrnet.engine.inference.predictor import Predictor, inference_imgsz, load_inference_model
+from lrnet.engine.inference.sources import iter_source_files, iter_video_frames, read_image
+from lrnet.engine.run_dir import next_run_dir
+from lrnet.errors import ConfigError, DataError
+
+# Annotated images keep these suffixes; any other image is written as PNG.
+WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+@dataclass
+class PredictJob:
+    """Everything `lrnet predict` was asked to do: one weights file, or several drawn side by side.
+
+    `titles` name the side-by-side panels (default: the weights' file stems).
+    """
+
+    weights: list[str]
+    source: str
+    titles: list[str] = field(default_factory=list)
+    imgsz: int | None = None
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = 300
+    batch: int = 8
+    device: str = "cpu"
+    slice_size: int = 0
+    overlap: float = 0.2
+    full_image: bool = True
+    merge_iou: float = 0.5
+    save_txt: bool = False
+    save_json: bool = False
+    draw_labels: bool = True
+    project: str = "runs/predict"
+    name: str = "exp"
+    exist_ok: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            raise ConfigError("a prediction job needs at least one weights file (.pt or .onnx)")
+        if self.titles and len(self.titles) != len(self.weights):
+            raise ConfigError(
+                f"{len(self.titles)} panel titles {self.titles} for {len(self.weights)} weights files; "
+                "give one title per weights file"
+            )
+        if self.slice_size < 0:
+            raise ConfigError(f"slice_size={self.slice_size} must be >= 0 (0 disables sliced inference)")
+
+
+def yolo_label_lines(dets: torch.Tensor, image_hw: tuple[int, int]) -> list[str]:
+    """YOLO text rows `cls cx cy w h score` (normalised coordinates) of detections (n, 6)."""
+    h, w = image_hw
+    lines = []
+    for x1, y1, x2, y2, score, cls in dets.tolist():
+        cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
+        lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f} {score:.5f}")
+    return lines
+
+
+class _Model:
+    """One loaded model with its predictor and class names."""
+
+    def __init__(self, weights: str, job: PredictJob) -> None:
+        model, self.names, default_imgsz = load_inference_model(weights, job.device)
+        imgsz = inference_imgsz(model, weights, job.imgsz, default_imgsz)
+        stride = int(model.stride.max())
+        self.predictor = Predictor(
+            model, imgsz=imgsz, conf=job.conf, iou=job.iou, max_det=job.max_det,
+            device=job.device, batch=job.batch, stride=stride,
+        )  # fmt: skip
+        self.job = job
+
+    def detect(self, img: np.ndarray) -> torch.Tensor:
+        j = self.job
+        if j.slice_size:
+            return self.predictor.predict_sliced(img, j.slice_size, j.overlap, j.full_image, j.merge_iou)
+        return self.predictor.predict_image(img)
+
+
+def run_predict(job: PredictJob) -> dict[str, Any]:
+    """Run the job; returns counts (images, frames, detections, skipped) and `save_dir`."""
+    models = [_Model(w, job) for w in job.weights]
+    titles = job.titles or [Path(w).stem for w in job.weights]
+    images, videos = iter_source_files(job.source)
+    save_dir = next_run_dir(job.project, job.name, job.exist_ok)
+    if job.save_txt:
+        (save_dir / "labels").mkdir(exist_ok=True)
+    compare = len(models) > 1
+    results: list[dict] = []
+    counts = {"images": 0, "frames": 0, "detections": 0, "skipped": 0}
+
+    def handle(img: np.ndarray, stem: str, image_id: int) -> np.ndarray:
+        dets = [m.detect(img) for m in models]
+        panels = [draw_detections(img, d, m.names, labels=job.draw_labels) for d, m in zip(dets, models)]
+        counts["detections"] += int(dets[0].shape[0]) if not compare else sum(int(d.shape[0]) for d in dets)
+        for k, d in enumerate(dets):
+            suffix = f"_{titles[k]}" if compare else ""
+            if job.save_txt:
+                lines = yolo_label_lines(d, img.shape[:2])
+                (save_dir / "labels" / f"{stem}{suffix}.txt").write_text("".join(f"{ln}\n" for ln in lines))
+            if job.save_json:
+                for x1, y1, x2, y2, score, cls in d.tolist():
+                    entry = {
+                        "image_id": image_id,
+                        "file_name": stem,
+                        "category_id": int(cls),
+                        "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+                        "score": round(score, 5),
+                    }
+                    if compare:
+                        entry["model"] = titles[k]
+                    results.append(entry)
+        return side_by_side(panels, titles) if compare else panels[0]
+
+    image_id = 0
+    for path in tqdm(images, desc="predict", disable=len(images) < 2, dynamic_ncols=True):
+        img = read_image(path)
+        if img is None:
+            counts["skipped"] += 1
+            continue
+        out = handle(img, path.stem, image_id)
+        image_id += 1
+        counts["images"] += 1
+        suffix = path.suffix if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+        if not cv2.imwrite(str(save_dir / f"{path.stem}{suffix}"), out):
+            warnings.warn(f"{save_dir / path.name}: could not write the annotated image", stacklevel=2)
+    for path in videos:
+        writer = None
+        try:
+            for index, frame, fps in tqdm(iter_video_frames(path), desc=path.name, dynamic_ncols=True):
+                out = handle(frame, f"{path.stem}_{index}", image_id)
+                image_id += 1
+                counts["frames"] += 1
+                if writer is None:
+                    size = (out.shape[1], out.shape[0])
+                    writer = cv2.VideoWriter(
+                        str(save_dir / f"{path.stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, size
+                    )
+                writer.write(out)
+        except DataError as e:  # a video that cannot be opened is skipped like an unreadable image
+            warnings.warn(str(e), stacklevel=2)
+            counts["skipped"] += 1
+        finally:
+            if writer is not None:
+                writer.release()
+    if job.save_json:
+        (save_dir / "predictions.json").write_text(json.dumps(results))
+    if counts["skipped"]:
+        warnings.warn(f"{counts['skipped']} unreadable source file(s) skipped", stacklevel=2)
+    return {**counts, "save_dir": str(save_dir)}

@@ -1,0 +1,167 @@
+"""`Predictor`: letterbox, run a detector (PyTorch or ONNX), post-process, map boxes back to image pixels.
+
+The model is anything with the eval-mode `DetectionModel` call: `(B, 3, H, W)` float RGB in [0, 1]
+-> `(B, A, 4 + nc)` (xyxy input pixels, class probabilities). Detections come back per image as
+`(n, 6)` rows `x1 y1 x2 y2 score cls` in the pixels of the image given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lrnet.data.augment import letterbox
+from lrnet.engine.device import select_device
+from lrnet.engine.imgsz import check_imgsz
+from lrnet.engine.inference.onnx_backend import OnnxModel
+from lrnet.engine.inference.slicing import cut_flags, merge_detections, slice_windows
+from lrnet.engine.training.checkpoint import load_checkpoint, load_model
+from lrnet.errors import ExportError
+from lrnet.ops import postprocess, scale_boxes
+
+
+def load_inference_model(
+    weights: str | Path, device: str | torch.device = "cpu"
+) -> tuple[Any, list[str] | None, int]:
+    """(model, class names, default imgsz) from an lrnet checkpoint (fused) or an exported `.onnx` file.
+
+    Raises `CheckpointError` / `OnnxModelError` naming the file when it is not ours, and `DeviceError`
+    when `device` is not available (`lrnet.engine.device.select_device`).
+    """
+    weights = Path(weights)
+    device = select_device(device)
+    if weights.suffix.lower() == ".onnx":
+        model = OnnxModel(weights)
+        return model, model.names, model.imgsz
+    ckpt = load_checkpoint(weights)
+    imgsz = int((ckpt.get("train_args") or {}).get("imgsz", 640))
+    model = load_model(weights, device=device).fuse().eval()
+    names = list(ckpt.get("names") or []) or model.names
+    return model, names, imgsz
+
+
+def inference_imgsz(model: Any, weights: str | Path, imgsz: int | None, default: int) -> int:
+    """The input size to run `model` at: `imgsz`, else `default` (its training or export size).
+
+    Checked against the model's largest stride (`check_imgsz`) and, for an ONNX file exported without
+    dynamic axes, against its fixed size (`ExportError` naming the file).
+    """
+    size = int(imgsz or default)
+    if getattr(model, "dynamic", True) is False and size != model.imgsz:
+        raise ExportError(
+            f"{weights}: exported for imgsz={model.imgsz} without dynamic axes, got imgsz={size}; use "
+            f"imgsz={model.imgsz} or export again with dynamic=True"
+        )
+    return check_imgsz(size, int(model.stride.max()))
+
+
+class Predictor:
+    """Detections of BGR images (`predict_image`, `predict_batch`) or of large images tile by tile.
+
+    Args:
+        model: eval-mode callable `(B, 3, H, W) -> (B, A, 4 + nc)`.
+        imgsz: square network input size, a multiple of `stride`.
+        conf, iou, max_det: post-processing (`lrnet.ops.postprocess`).
+        batch: images (or tiles) per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: Callable[[torch.Tensor], torch.Tensor],
+        imgsz: int = 640,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        device: str | torch.device = "cpu",
+        batch: int = 8,
+        stride: int = 32,
+    ) -> None:
+        self.model = model
+        self.imgsz = check_imgsz(imgsz, stride)
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.device = select_device(device)
+        self.batch = max(1, int(batch))
+        self.times = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
+        self.n_images = 0
+
+    def speed(self) -> dict[str, float]:
+        """Mean milliseconds per forward-pass image (tiles count as images) of each stage so far."""
+        n = max(self.n_images, 1)
+        return {k: 1000.0 * v / n for k, v in self.times.items()}
+
+    def preprocess(self, imgs: Sequence[np.ndarray]) -> tuple[torch.Tensor, list]:
+        """Letterbox BGR uint8 images to imgsz -> (B, 3, imgsz, imgsz) RGB float in [0, 1], ratio_pads."""
+        arrays, ratio_pads = [], []
+        for img in imgs:
+            lb, ratio, pad = letterbox(img, self.imgsz)
+            arrays.append(lb[:, :, ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
+            ratio_pads.append((ratio, pad))
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).to(self.device).float() / 255.0
+        return x, ratio_pads
+
+    @torch.inference_mode()
+    def predict_batch(self, imgs: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Detections (n, 6) in each image's own pixels, for any number of images (run in chunks)."""
+        results: list[torch.Tensor] = []
+        for i in range(0, len(imgs), self.batch):
+            chunk = imgs[i : i + self.batch]
+            t0 = time.perf_counter()
+            x, ratio_pads = self.preprocess(chunk)
+            t1 = time.perf_counter()
+            preds = self.model(x)
+            if isinstance(preds, (tuple, list)):
+                preds = preds[0]
+            t2 = time.perf_counter()
+            dets = postprocess(preds.float(), conf=self.conf, iou=self.iou, max_det=self.max_det)
+            for det, rp, img in zip(dets, ratio_pads, chunk):
+                det = det.cpu().clone()
+                det[:, :4] = scale_boxes(det[:, :4], rp, img.shape[:2])
+                results.append(det)
+            t3 = time.perf_counter()
+            for k, dt in zip(self.times, (t1 - t0, t2 - t1, t3 - t2)):
+                self.times[k] += dt
+            self.n_images += len(chunk)
+        return results
+
+    def predict_image(self, img: np.ndarray) -> torch.Tensor:
+        """Detections (n, 6) of one BGR image, in its pixels."""
+        return self.predict_batch([img])[0]
+
+    def predict_sliced(
+        self,
+        img: np.ndarray,
+        slice_size: int = 640,
+        overlap: float = 0.2,
+        full_image: bool = True,
+        merge_iou: float = 0.5,
+        edge_margin: float = 2.0,
+        match: str = "ios",
+    ) -> torch.Tensor:
+        """Tile `img` into overlapping `slice_size` windows, predict every tile (plus the whole image,
+        resized, when `full_image`), shift boxes to image pixels and merge (`merge_detections`)."""
+        h, w = img.shape[:2]
+        windows = slice_windows(h, w, slice_size, overlap)
+        tiles = [img[y0:y1, x0:x1] for x0, y0, x1, y1 in windows]
+        per_tile = self.predict_batch(tiles)
+        all_dets, all_cut = [], []
+        for (x0, y0, x1, y1), det in zip(windows, per_tile):
+            det = det.clone()
+            det[:, [0, 2]] += x0
+            det[:, [1, 3]] += y0
+            all_dets.append(det)
+            all_cut.append(cut_flags(det[:, :4], (x0, y0, x1, y1), (h, w), edge_margin))
+        if full_image and len(windows) > 1:
+            det = self.predict_image(img)
+            all_dets.append(det)
+            all_cut.append(torch.zeros(det.shape[0], dtype=torch.bool))
+        t0 = time.perf_counter()
+        merged = merge_detections(
+            torch.cat(all_dets), torch.cat(all_cut), iou=merge_iou, max_det=self.max_det, match=match
+        )
+        self.times["postprocess"] += time.perf_counter() - t0
+        return merged

@@ -1,0 +1,70 @@
+"""Inputs of `lrnet predict`: an image file, a folder (not recursive), a glob, or a video file."""
+
+from __future__ import annotations
+
+import glob
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lrnet.data.images import IMAGE_SUFFIXES
+from lrnet.errors import DataError, InputFileNotFoundError
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"}
+
+
+def iter_source_files(source: str | Path) -> tuple[list[Path], list[Path]]:
+    """(images, videos) named by `source`: a file, a directory (sorted, not recursive) or a glob."""
+    text = str(source)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    elif path.is_file():
+        files = [path]
+    elif any(c in text for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+    else:
+        raise InputFileNotFoundError(
+            f"source {text!r}: no such file or folder, and no glob match; check the path"
+        )
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    if path.is_file() and not images and not videos:
+        images = [path]  # an explicit file with an unknown suffix: try to decode it as an image
+    if not images and not videos:
+        raise InputFileNotFoundError(
+            f"source {text!r}: no images ({sorted(IMAGE_SUFFIXES)}) or videos ({sorted(VIDEO_SUFFIXES)}) "
+            "found; point it at an image, a video, a folder of them or a glob such as 'images/*.jpg'"
+        )
+    return images, videos
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """BGR image, or None with a warning naming the file when it cannot be decoded."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        warnings.warn(f"{path}: cannot decode image, skipped", stacklevel=2)
+    return img
+
+
+def iter_video_frames(path: Path) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(frame index, BGR frame, fps) of a video; raises `DataError` naming the file if it cannot be opened."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise DataError(
+            f"{path}: cannot open video; check that the file is a complete video OpenCV can decode"
+        )
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    try:
+        index = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield index, frame, fps
+            index += 1
+    finally:
+        cap.release()

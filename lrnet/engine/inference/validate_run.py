@@ -1,0 +1,144 @@
+"""The work behind `lrnet val`: weights + data split -> metrics, model size, speed and result files.
+
+`run_validation(ValJob(...))` loads a checkpoint or an exported `.onnx`, scores it on the split with
+`validator.evaluate` under the AI-TOD or COCO protocol, and writes into the run folder
+`predictions.json` (COCO results), `pr_curve.png` and `metrics.json` (the summary it returns).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lrnet.data import build_dataloader
+from lrnet.data.dataset import DetectionDataset
+from lrnet.engine.inference.predictor import inference_imgsz, load_inference_model
+from lrnet.engine.inference.validator import evaluate
+from lrnet.engine.run_dir import next_run_dir
+from lrnet.errors import ConfigError, DataError
+from lrnet.eval.coco_metrics import METRIC_NAMES, default_max_det
+from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
+from lrnet.nn import build_model
+from lrnet.nn.summary import model_info
+
+# Files `run_validation` writes into its run folder.
+OUTPUT_FILES = ("pr_curve.png", "predictions.json", "metrics.json")
+
+
+@dataclass
+class ValJob:
+    """Everything `lrnet val` was asked to do. `imgsz` None: the training (or export) size;
+    `max_det` None or 0: `lrnet.eval.default_max_det(protocol)`."""
+
+    weights: str
+    data: str
+    split: str = "val"
+    protocol: str = "aitod"
+    imgsz: int | None = None
+    batch: int = 16
+    conf: float = 0.001
+    iou: float = 0.7
+    max_det: int | None = None
+    device: str = "cpu"
+    half: bool = False
+    workers: int = 0
+    project: str = "runs/val"
+    name: str = "exp"
+    exist_ok: bool = False
+    verbose: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ConfigError(f"batch={self.batch} must be >= 1")
+        if not 0.0 <= self.conf <= 1.0 or not 0.0 <= self.iou <= 1.0:
+            raise ConfigError(f"conf={self.conf}, iou={self.iou}: both must lie in [0, 1]")
+
+    @property
+    def val_max_det(self) -> int:
+        """Detections kept per image: `max_det`, else the protocol's default."""
+        return self.max_det or default_max_det(self.protocol)
+
+
+def check_class_count(
+    weights: str, model_names: list[str] | None, model_nc: int, data: str, data_names: list[str]
+) -> None:
+    """Raise `DataError` when the weights' class count differs from the data's."""
+    if model_nc != len(data_names):
+        raise DataError(
+            f"{weights}: the model has {model_nc} classes ({(model_names or [])[:5]}...) but {data} has "
+            f"{len(data_names)} ({data_names[:5]}...): validate on the data the model was trained for"
+        )
+
+
+def run_validation(job: ValJob) -> dict[str, Any]:
+    """Run the job; returns the summary also written to `metrics.json` (see `format_report`)."""
+    max_det = job.val_max_det  # checks the protocol before any loading
+    model, names, default_imgsz = load_inference_model(job.weights, device=job.device)
+    imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
+    dataset = DetectionDataset(job.data, split=job.split, imgsz=imgsz, augment=False, verbose=job.verbose)
+    check_class_count(job.weights, names, int(model.nc), job.data, list(dataset.names))
+    loader = build_dataloader(dataset, batch_size=job.batch, shuffle=False, workers=job.workers)
+    result = evaluate(
+        model, loader, protocol=job.protocol, conf=job.conf, iou=job.iou, max_det=max_det,
+        device=job.device, half=job.half, progress=job.verbose,
+    )  # fmt: skip
+    info: dict[str, Any] = {}
+    if hasattr(model, "cfg"):  # a PyTorch model (an ONNX file has no config to count from)
+        unfused = build_model(model.cfg)  # model_info wants an unfused model for both totals
+        info = model_info(unfused, imgsz)
+
+    out_dir = next_run_dir(job.project, job.name, job.exist_ok)
+    (out_dir / "predictions.json").write_text(json.dumps(result["predictions"]))
+    curves = pr_curves(dataset.coco_gt(), result["predictions"], protocol=job.protocol)
+    plot_pr_curve(curves, out_dir / "pr_curve.png", title=f"{Path(job.weights).name} on {job.data}")
+    summary = {
+        "weights": str(job.weights),
+        "data": str(job.data),
+        "protocol": job.protocol,
+        "imgsz": imgsz,
+        "images": len(dataset),
+        "metrics": result["metrics"],
+        "per_class": result["per_class"],
+        "speed_ms": result["speed"],
+        "params": info.get("params"),
+        "params_fused": info.get("params_fused"),
+        "gflops": info.get("gflops"),
+        "gflops_fused": info.get("gflops_fused"),
+        "save_dir": str(out_dir),
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def format_report(summary: dict[str, Any], per_class: bool = False) -> str:
+    """Metric table (in %, in `lrnet.eval.METRIC_NAMES` order), model size and speed lines."""
+    m = summary["metrics"]
+    keys = [k for k in METRIC_NAMES if k in m]
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.1f}" if v >= 0 else "-"
+
+    lines = [
+        f"{summary['weights']} on {summary['data']} ({summary['images']} images, "
+        f"{summary['protocol']} protocol, imgsz {summary['imgsz']})",
+        "  ".join(f"{k:>6}" for k in keys),
+        "  ".join(f"{pct(m[k]):>6}" for k in keys),
+    ]
+    if per_class:
+        width = max([len(n) for n in summary["per_class"]] + [5])
+        lines.append(f"{'class':<{width}}  AP")
+        lines += [f"{n:<{width}}  {pct(v)}" for n, v in summary["per_class"].items()]
+    if summary.get("params") is not None:
+        lines.append(
+            f"parameters {summary['params']:,} (fused {summary['params_fused']:,}), "
+            f"GFLOPs {summary['gflops']:.2f} (fused {summary['gflops_fused']:.2f}) at {summary['imgsz']}"
+        )
+    s = summary["speed_ms"]
+    lines.append(
+        f"speed per image: {s['preprocess']:.1f} ms pre-process, {s['inference']:.1f} ms inference, "
+        f"{s['postprocess']:.1f} ms NMS"
+    )
+    lines.append(f"results saved to {summary['save_dir']} ({', '.join(OUTPUT_FILES)})")
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""Reading and writing files safely: atomic replacement and bounded YAML.
+
+Every file lrnet replaces (checkpoints, exports, results, reports, caches) goes through
+`atomic_write` / `atomic_path`: the new content is written beside the target, flushed to disk and
+renamed over it, so a crash or a kill leaves either the old file or the new one, never a torn one.
+Every YAML lrnet reads goes through `load_yaml`: `yaml.safe_load` semantics (no Python tags), with
+the file size and the alias-expanded document size bounded, so a "billion laughs" file is refused
+instead of hanging or exhausting memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from lrnet.errors import ConfigError, InputFileNotFoundError, LrnetError, RunError
+
+TMP_SUFFIX = ".tmp"
+YAML_MAX_BYTES = 16 * 1024 * 1024
+# Nodes of the document once every alias is expanded; a real config has a few thousand.
+YAML_MAX_NODES = 1_000_000
+MESSAGE_MAX_CHARS = 200
+
+
+def shorten(text: object, limit: int = MESSAGE_MAX_CHARS) -> str:
+    """`repr`-free, single-line, length-bounded rendering of a user value for an error message."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _raise_os_error(err: OSError, path: Path) -> None:
+    """Re-raise an OSError of a write to `path` as a one-line `RunError` saying what to do."""
+    if err.errno == errno.ENOSPC:
+        raise RunError(f"no space left on the device holding {path}; free space and try again") from err
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        raise RunError(f"cannot write {path}: permission denied; choose a writable folder") from err
+    raise RunError(f"cannot write {path}: {err.strerror or err}") from err
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`.
+
+    For writers that take a file name (onnx.save, cv2.imwrite, savefig). On any error the temporary
+    file is removed and `path` is left as it was.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+    except OSError as err:
+        _raise_os_error(err, path)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        _raise_os_error(err, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path` for writing; it replaces `path` only when the block succeeds."""
+    if "w" not in mode:
+        raise ValueError(f"atomic_write mode must write, got {mode!r}")
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding) as f:
+        yield f
+        f.flush()
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8) atomically."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically."""
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def _expanded_size(node: yaml.Node, limit: int, origin: str, error: type[LrnetError]) -> int:
+    """Number of nodes after alias expansion (shared nodes counted once per use), memoised."""
+    memo: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, children_done = stack.pop()
+        key = id(current)
+        if key in memo:
+            continue
+        if isinstance(current, yaml.MappingNode):
+            children = [n for pair in current.value for n in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            children = list(current.value)
+        else:
+            memo[key] = 1
+            continue
+        if children_done:
+            memo[key] = 1 + sum(memo.get(id(c), 0) for c in children)
+            if memo[key] > limit:
+                raise error(
+                    f"{origin}: YAML document expands to more than {limit:,} nodes (alias bomb?); "
+                    "write it without repeated aliases"
+                )
+        else:
+            stack.append((current, True))
+            stack.extend((c, False) for c in children if id(c) not in memo)
+    return memo[id(node)]
+
+
+def parse_yaml(
+    text: str,
+    origin: str = "YAML text",
+    max_nodes: int = YAML_MAX_NODES,
+    error: type[LrnetError] = ConfigError,
+) -> Any:
+    """`yaml.safe_load(text)` with the alias-expanded size bounded; errors (class `error`) name `origin`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, max_nodes, origin, error)
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        raise error(f"{origin}: not valid YAML ({shorten(err, 300)}); fix its syntax") from err
+    except RecursionError as err:
+        raise error(f"{origin}: YAML nested too deeply; flatten the document") from err
+    finally:
+        loader.dispose()
+
+
+def load_yaml(
+    path: str | Path,
+    max_bytes: int = YAML_MAX_BYTES,
+    max_nodes: int = YAML_MAX_NODES,
+    error: type[LrnetError] = ConfigError,
+) -> Any:
+    """Read and parse a YAML file safely (regular file, size and expansion bounded, UTF-8).
+
+    Problems raise `error` (ConfigError by default; data readers pass DataError), naming the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileNotFoundError(f"{path}: file not found")
+    if not path.is_file():
+        raise error(f"{path}: not a regular file; give a YAML file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise error(f"{path}: {size:,} bytes is too large for a YAML config (limit {max_bytes:,})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not a UTF-8 text file (a checkpoint or image given as YAML?)") from err
+    except OSError as err:
+        raise error(f"{path}: cannot read: {err.strerror or err}") from err
+    return parse_yaml(text, origin=str(path), max_nodes=max_nodes, error=error)
