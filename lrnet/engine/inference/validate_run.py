@@ -17,14 +17,26 @@ from lrnet.data.dataset import DetectionDataset
 from lrnet.engine.inference.predictor import inference_imgsz, load_inference_model
 from lrnet.engine.inference.validator import evaluate
 from lrnet.engine.run_dir import next_run_dir
-from lrnet.errors import ConfigError, DataError
+from lrnet.errors import DataError
 from lrnet.eval.coco_metrics import METRIC_NAMES, default_max_det
 from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
 from lrnet.nn import build_model
 from lrnet.nn.summary import model_info
+from lrnet.schema import Range, Rule, check_rules
 
 # Files `run_validation` writes into its run folder.
 OUTPUT_FILES = ("pr_curve.png", "predictions.json", "metrics.json")
+
+
+# Allowed values of the numeric options (lrnet.schema).
+VAL_RULES: dict[str, Rule] = {
+    "imgsz": Range(32, 32_768, multiple_of=32),
+    "batch": Range(1, 65_536),
+    "conf": Range(0, 1),
+    "iou": Range(0, 1),
+    "max_det": Range(0, 100_000),
+    "workers": Range(0, 256),
+}
 
 
 @dataclass
@@ -50,10 +62,7 @@ class ValJob:
     verbose: bool = True
 
     def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise ConfigError(f"batch={self.batch} must be >= 1")
-        if not 0.0 <= self.conf <= 1.0 or not 0.0 <= self.iou <= 1.0:
-            raise ConfigError(f"conf={self.conf}, iou={self.iou}: both must lie in [0, 1]")
+        check_rules(self, VAL_RULES)
 
     @property
     def val_max_det(self) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 from lrnet.errors import ConfigError, InputFileNotFoundError
 from lrnet.fileio import load_yaml
 from lrnet.parsing import parse_bool
+from lrnet.schema import Range, Rule, check_rules, describe_rule
 
 _HELP = {
     "model": "model config name (yolov8n, lrnet-n, ...) or YAML path",
@@ -73,6 +74,40 @@ _HELP = {
     "synthetic_seed": "seed of the generated synthetic set (independent of the training seed)",
     "record_seen": "debug: each rank writes the image ids it trained on and a hash of its weights",
     "plots": "write results.png",
+}
+
+
+# Allowed values of the numeric options (lrnet.schema): one place for flags, --cfg files and the API.
+# imgsz keeps its own check in __post_init__, which also suggests the nearest valid sizes.
+RULES: dict[str, Rule] = {
+    "epochs": Range(1, 100_000, example=100),
+    "batch": Range(1, 65_536, example=16),
+    "imgsz": Range(32, 32_768),
+    "workers": Range(0, 256),
+    "seed": Range(0, 2**63 - 1),
+    "lr0": Range(0, 10, lo_open=True, example=0.01),
+    "lrf": Range(0, 1, lo_open=True, example=0.01),
+    "momentum": Range(0, 1, hi_open=True, example=0.937),
+    "weight_decay": Range(0, 1, example=5e-4),
+    "warmup_epochs": Range(0, 100_000),
+    "warmup_min_iters": Range(0),
+    "warmup_momentum": Range(0, 1, hi_open=True),
+    "warmup_bias_lr": Range(0, 10),
+    "nbs": Range(1, 65_536, example=64),
+    "ema_decay": Range(0, 1, lo_open=True, hi_open=True, example=0.9999),
+    "ema_tau": Range(0, lo_open=True, example=2000.0),
+    "close_mosaic": Range(0),
+    "max_grad_norm": Range(0),
+    "patience": Range(0),
+    "max_det": Range(0, 100_000),
+    "conf": Range(0, 1),
+    "iou": Range(0, 1),
+    "save_period": Range(-1),
+    "mosaic": Range(0, 1),
+    "synthetic_train": Range(1, 1_000_000),
+    "synthetic_val": Range(1, 1_000_000),
+    "synthetic_size": Range(32, 16_384),
+    "synthetic_seed": Range(0, 2**63 - 1),
 }
 
 
@@ -134,10 +169,7 @@ class TrainConfig:
                 setattr(self, f.name, parse_bool(getattr(self, f.name), f.name))
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol={self.protocol!r} is unknown; use one of {sorted(PROTOCOLS)}")
-        if self.epochs < 1 or self.batch < 1:
-            raise ConfigError(
-                f"epochs={self.epochs}, batch={self.batch}: both must be >= 1; e.g. epochs=100, batch=16"
-            )
+        check_rules(self, RULES)
         if self.imgsz % 32:
             raise ConfigError(
                 f"imgsz={self.imgsz} is not a multiple of 32 (the largest stride); "
@@ -234,7 +266,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{_HELP.get(f.name, f.name)} (default: {f.default!r})"
+        allowed = describe_rule(RULES, f.name)
+        help_text = f"{_HELP.get(f.name, f.name)} (default: {f.default!r}{'; ' + allowed if allowed else ''})"
         if isinstance(f.default, bool):
             parser.add_argument(
                 flag,
