@@ -170,3 +170,24 @@ def load_yaml(
     except OSError as err:
         raise error(f"{path}: cannot read: {err.strerror or err}") from err
     return parse_yaml(text, origin=str(path), max_nodes=max_nodes, error=error)
+
+
+def save_figure_atomic(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """`fig.savefig(path)` through a temporary file (the format comes from `path`'s suffix)."""
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or path.suffix.lstrip(".").lower() or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
+    return path
+
+
+def write_image_atomic(path: str | Path, img: Any) -> Path:
+    """Encode a BGR image with OpenCV (format from `path`'s suffix) and replace `path` atomically."""
+    import cv2
+
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix or ".png", img)
+    if not ok:
+        raise RunError(f"{path}: OpenCV cannot encode an image of this format; use .png or .jpg")
+    write_bytes_atomic(path, buf.tobytes())
+    return path
