@@ -110,8 +110,12 @@ def parse_label_text(text: str, nc: int, width: int, height: int, path: str, cou
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
     arr = np.array(rows, dtype=np.float64)
     c, xyxy = arr[:, 0], arr[:, 1:]
-    keep = np.ones(len(arr), bool)
-    bad_cls = (c != np.round(c)) | (c < 0) | (c >= nc)
+    keep = np.isfinite(arr).all(1)  # nan compares false everywhere below: drop it first, by name
+    if not keep.all():
+        counter.drop(
+            path, "non-finite value", f"{int((~keep).sum())} line(s) with nan/inf", int((~keep).sum())
+        )
+    bad_cls = ((c != np.round(c)) | (c < 0) | (c >= nc)) & keep
     if bad_cls.any():
         counter.drop(
             path, "unknown class", f"classes {sorted(set(c[bad_cls].tolist()))} (nc={nc})", int(bad_cls.sum())
