@@ -191,3 +191,26 @@ def write_image_atomic(path: str | Path, img: Any) -> Path:
         raise RunError(f"{path}: OpenCV cannot encode an image of this format; use .png or .jpg")
     write_bytes_atomic(path, buf.tobytes())
     return path
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when `a` and `b` name one file (same resolved path, or hard/symbolic links to one inode)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(
+    out: str | Path, *inputs: str | Path, error: type[LrnetError] = ConfigError
+) -> None:
+    """Raise `error` when output `out` is one of `inputs`: writing it would destroy an input."""
+    for source in inputs:
+        if source is not None and same_file(out, source):
+            raise error(
+                f"output {out} is the input file {source}: writing it would destroy the input; "
+                "choose another output path"
+            )

@@ -14,7 +14,7 @@ import pytest
 
 from lrnet.cli import main
 from lrnet.data.formats import load_dataset_source
-from lrnet.data.images import decode_image, read_image_size
+from lrnet.data.images import read_image_size
 from lrnet.errors import DataError
 from tests.robustness import hostile
 
@@ -49,6 +49,8 @@ def _split(data: Path, split: str = "val"):
 
 
 def test_pixel_bombs_refused_from_header(bombs):
+    from lrnet.data.images import decode_image
+
     huge, claim = bombs
     assert huge.stat().st_size < 1_000_000 and claim.stat().st_size < 10_000
     for path in (huge, claim):

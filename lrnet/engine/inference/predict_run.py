@@ -18,7 +18,7 @@ from lrnet.engine.inference.predictor import Predictor, inference_imgsz, load_in
 from lrnet.engine.inference.sources import iter_source_files, iter_video_frames, output_stems, read_image
 from lrnet.engine.run_dir import next_run_dir
 from lrnet.errors import ConfigError, DataError
-from lrnet.fileio import write_image_atomic, write_text_atomic
+from lrnet.fileio import refuse_overwriting_inputs, write_image_atomic, write_text_atomic
 from lrnet.schema import Range, Rule, check_rules
 
 # Annotated images keep these suffixes; any other image is written as PNG.
@@ -160,7 +160,9 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
         image_id += 1
         counts["images"] += 1
         suffix = path.suffix if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
-        write_image_atomic(save_dir / f"{out_stem}{suffix}", out)
+        target = save_dir / f"{out_stem}{suffix}"
+        refuse_overwriting_inputs(target, path, *job.weights)  # e.g. project/name pointing at the source
+        write_image_atomic(target, out)
     for path in videos:
         writer = None
         try:
