@@ -214,3 +214,23 @@ def refuse_overwriting_inputs(
                 f"output {out} is the input file {source}: writing it would destroy the input; "
                 "choose another output path"
             )
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files `atomic_path` leaves in `folder` when a writer is killed.
+
+    Only call this while holding the folder's run lock (`lrnet.engine.run_lock`): another writer's
+    temporary file would otherwise be removed under it. Returns the removed paths.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob(f".*{TMP_SUFFIX}"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                continue
+    return removed

@@ -178,7 +178,11 @@ def test_predict_outputs_never_collide(tiny_weights, tmp_path):
     args += ["--max-det", "1", "--save-txt", "--save-json", "--project", str(tmp_path / "p"), "--name", "x"]
     assert main(args) == 0
     out = tmp_path / "p" / "x"
-    assert sorted(p.name for p in (out / "labels").iterdir()) == ["same_jpg.txt", "same_png.txt", "same_tif.txt"]
+    assert sorted(p.name for p in (out / "labels").iterdir()) == [
+        "same_jpg.txt",
+        "same_png.txt",
+        "same_tif.txt",
+    ]
     assert sorted(p.name for p in out.glob("same*")) == ["same_jpg.jpg", "same_png.png", "same_tif.png"]
     for name, value in (("same_png.png", 120), ("same_tif.png", 200)):
         img = cv2.imread(str(out / name))
