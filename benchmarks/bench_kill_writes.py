@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.robustness.kill_writer import kill_loop  # noqa: E402
+from tests.robustness.kill_writer import kill_loop
 
 
 def main() -> None:
@@ -26,8 +26,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             r = kill_loop(kind, Path(tmp), args.kills, seed=args.seed)
         print(
-            f"{kind:<10} kills {r['kills']:>3}  during a write {r['mid_write']:>3}  unusable {r['unusable']:>2}  "
-            f"one write {r['write_s']:.2f} s  {r['reasons'] or ''}"
+            f"{kind:<10} kills {r['kills']:>3}  during a write {r['mid_write']:>3}  "
+            f"unusable {r['unusable']:>2}  one write {r['write_s']:.2f} s  {r['reasons'] or ''}"
         )
 
 
