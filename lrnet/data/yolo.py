@@ -246,16 +246,16 @@ def write_yolo_split(source: DetectionSource, out: Path, split: str, copy_images
                 f"{c} {(b[0] + b[2]) / 2:.8f} {(b[1] + b[3]) / 2:.8f} {b[2] - b[0]:.8f} {b[3] - b[1]:.8f}"
             )
         label = lbl_dir / (Path(name).stem + ".txt")
-        label.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        write_text_atomic(label, "\n".join(lines) + ("\n" if lines else ""))
         ign = ignore_path_for(label)
         if len(r.ignore):
             g = r.ignore.astype(np.float64) / wh
-            ign.write_text(
+            write_text_atomic(
+                ign,
                 "".join(
                     f"{(b[0] + b[2]) / 2:.8f} {(b[1] + b[3]) / 2:.8f} {b[2] - b[0]:.8f} {b[3] - b[1]:.8f}\n"
                     for b in g
                 ),
-                encoding="utf-8",
             )
         elif ign.exists():
             ign.unlink()
