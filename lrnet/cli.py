@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"lrnet {args.command}: error: {one_line(e)}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if args.debug:
             raise
-        print(f"lrnet {args.command}: interrupted", file=sys.stderr)
+        print(f"lrnet {args.command}: interrupted{', ' + one_line(e) if str(e) else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -170,3 +170,67 @@ def load_yaml(
     except OSError as err:
         raise error(f"{path}: cannot read: {err.strerror or err}") from err
     return parse_yaml(text, origin=str(path), max_nodes=max_nodes, error=error)
+
+
+def save_figure_atomic(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """`fig.savefig(path)` through a temporary file (the format comes from `path`'s suffix)."""
+    path = Path(path)
+    fmt = kwargs.pop("format", None) or path.suffix.lstrip(".").lower() or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
+    return path
+
+
+def write_image_atomic(path: str | Path, img: Any) -> Path:
+    """Encode a BGR image with OpenCV (format from `path`'s suffix) and replace `path` atomically."""
+    import cv2
+
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix or ".png", img)
+    if not ok:
+        raise RunError(f"{path}: OpenCV cannot encode an image of this format; use .png or .jpg")
+    write_bytes_atomic(path, buf.tobytes())
+    return path
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when `a` and `b` name one file (same resolved path, or hard/symbolic links to one inode)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(
+    out: str | Path, *inputs: str | Path, error: type[LrnetError] = ConfigError
+) -> None:
+    """Raise `error` when output `out` is one of `inputs`: writing it would destroy an input."""
+    for source in inputs:
+        if source is not None and same_file(out, source):
+            raise error(
+                f"output {out} is the input file {source}: writing it would destroy the input; "
+                "choose another output path"
+            )
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files `atomic_path` leaves in `folder` when a writer is killed.
+
+    Only call this while holding the folder's run lock (`lrnet.engine.run_lock`): another writer's
+    temporary file would otherwise be removed under it. Returns the removed paths.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob(f".*{TMP_SUFFIX}"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                continue
+    return removed

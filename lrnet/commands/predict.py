@@ -66,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
         draw_labels=not args.no_labels, project=args.project, name=args.name, exist_ok=args.exist_ok,
     )  # fmt: skip
     summary = run_predict(job)
-    skipped = f", {summary['skipped']} unreadable images skipped" if summary["skipped"] else ""
+    names = summary.get("skipped_files", [])[:3]
+    first = f" ({', '.join(names)}{', ...' if summary['skipped'] > len(names) else ''})" if names else ""
+    skipped = f", {summary['skipped']} unreadable images skipped{first}" if summary["skipped"] else ""
     print(
         f"{summary['images']} images, {summary['frames']} video frames, {summary['detections']} detections"
         f"{skipped}; results saved to {summary['save_dir']}"

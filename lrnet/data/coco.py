@@ -17,6 +17,7 @@ from lrnet.data.reading import ImageLabels
 from lrnet.data.registry import DataFormat, register_format
 from lrnet.data.source import DetectionSource, SkipCounter
 from lrnet.errors import DataError, InputFileNotFoundError
+from lrnet.fileio import write_text_atomic
 
 if TYPE_CHECKING:
     from lrnet.data.data_yaml import YamlSplit
@@ -140,7 +141,7 @@ def write_coco(source: DetectionSource, json_path: str | Path, relative_to: str 
             names.append(Path(r.im_file).resolve().relative_to(base.resolve()).as_posix())
         except ValueError:
             names.append(str(Path(r.im_file).resolve()))
-    json_path.write_text(json.dumps(source_to_coco(source, names)), encoding="utf-8")
+    write_text_atomic(json_path, json.dumps(source_to_coco(source, names)))
     return json_path
 
 

@@ -6,11 +6,13 @@ once, and to as soon as it defines `write`.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from lrnet.data.registry import get_format, get_writer
 from lrnet.data.source import DetectionSource
-from lrnet.errors import InputFileNotFoundError
+from lrnet.errors import DataError, InputFileNotFoundError
+from lrnet.fileio import refuse_overwriting_inputs
 
 
 def read_split(fmt: str, src: str | Path, split: str = "train") -> DetectionSource:
@@ -32,5 +34,9 @@ def convert(fmt_in: str, fmt_out: str, src: str | Path, dst: str | Path, split: 
     `DST/<split>.json`; image paths are written relative to the JSON's folder.
     """
     writer = get_writer(fmt_out)
+    refuse_overwriting_inputs(dst, src, error=DataError)  # e.g. coco -> coco onto the same JSON
     source = read_split(fmt_in, src, split)
+    n_skipped = sum(source.counter.skipped.values())
+    if n_skipped or source.counter.dropped:  # every command reports what it skipped, naming files
+        warnings.warn(source.counter.summary(len(source) + n_skipped, name=f"{src} [{split}]"), stacklevel=2)
     return writer.write(source, Path(dst), split)

@@ -27,7 +27,7 @@ from lrnet.data.augment import (
 )
 from lrnet.data.coco import source_to_coco
 from lrnet.data.formats import load_dataset_source
-from lrnet.data.images import read_image_size
+from lrnet.data.images import decode_image, read_image_size
 from lrnet.data.source import DetectionSource
 from lrnet.errors import ConfigError, DataError
 
@@ -139,10 +139,13 @@ class DetectionDataset(Dataset):
         for attempt in range(n):
             j = (i + attempt) % n
             r = self.records[j]
-            img = cv2.imread(r.im_file, cv2.IMREAD_COLOR)
-            if img is not None:
+            try:  # regular files only, pixel limit checked on the header (the file may have changed)
+                img = decode_image(r.im_file)
                 break
-            warnings.warn(f"cannot decode {r.im_file}; using the next image instead", stacklevel=2)
+            except (DataError, FileNotFoundError) as exc:
+                warnings.warn(
+                    f"cannot decode {r.im_file} ({exc}); using the next image instead", stacklevel=2
+                )
         else:
             raise DataError(
                 f"no image of {self.source.root or 'the data set'} can be decoded by OpenCV; "

@@ -1,7 +1,7 @@
 """Helpers shared by the format readers, so that a new reader is only its parsing.
 
 - `ImageLabels` collects the boxes of one image: clips each to the image, drops (and counts) empty
-  ones, routes ignore regions, and removes exact duplicates when the record is made.
+  or non-finite (nan/inf) ones, routes ignore regions, and removes exact duplicates when the record is made.
 - `image_size_or_skip` reads an image's size from its header, counting unreadable images as skipped.
 - `read_paired_folder` reads the common layout of one annotation file per image (same stem).
 - `require_folders` checks a format's expected sub-folders with one error wording.
@@ -12,6 +12,7 @@ skipped with a warning naming it, and the split's one-line summary counts it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from lrnet.errors import InputFileNotFoundError
 
 def clip_xyxy(xyxy: Sequence[float], width: float, height: float) -> list[float] | None:
     """Clip one xyxy box to the image; None when nothing of it is left inside."""
+    if not all(math.isfinite(v) for v in xyxy):  # max()/min() would pass nan through
+        return None
     out = [max(xyxy[0], 0.0), max(xyxy[1], 0.0), min(xyxy[2], width), min(xyxy[3], height)]
     if out[2] <= out[0] or out[3] <= out[1]:
         return None
@@ -49,6 +52,8 @@ class ImageLabels:
         self, xyxy: Sequence[float], reason: str = "zero size or outside the image", where: str = ""
     ) -> list[float] | None:
         """`clip_xyxy` to this image; an empty result is counted as dropped for `reason`."""
+        if not all(math.isfinite(v) for v in xyxy):
+            reason = "non-finite value"
         out = clip_xyxy(xyxy, self.width, self.height)
         if out is None:
             self.counter.drop(where or self.where, reason)

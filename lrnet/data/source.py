@@ -16,6 +16,8 @@ import numpy as np
 
 from lrnet.errors import DataError
 
+SKIPPED_NAMED = 3  # skipped files named in a one-line summary (all are counted)
+
 
 @dataclass
 class DetectionRecord:
@@ -51,10 +53,13 @@ class SkipCounter:
 
     skipped: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)
+    first_skipped: list[str] = field(default_factory=list)  # the first few skipped files, for summaries
 
     def skip(self, path: str | Path, reason: str, detail: str = "") -> None:
         """Record one skipped image and warn naming the file."""
         self.skipped[reason] += 1
+        if len(self.first_skipped) < SKIPPED_NAMED:
+            self.first_skipped.append(str(path))
         warnings.warn(f"skipping {path}: {reason}{': ' + detail if detail else ''}", stacklevel=3)
 
     def drop(self, path: str | Path, reason: str, detail: str = "", count: int = 1) -> None:
@@ -67,6 +72,7 @@ class SkipCounter:
     def merge(self, other: SkipCounter) -> None:
         self.skipped.update(other.skipped)
         self.dropped.update(other.dropped)
+        self.first_skipped = (self.first_skipped + other.first_skipped)[:SKIPPED_NAMED]
 
     def summary(self, total: int, name: str = "") -> str:
         """One line: "skipped 3 of 1000 images: 2 unreadable, 1 bad labels; dropped ..."."""
@@ -75,6 +81,8 @@ class SkipCounter:
         text = f"{head}skipped {n_skip} of {total} images"
         if n_skip:
             text += ": " + ", ".join(f"{v} {k}" for k, v in sorted(self.skipped.items()))
+            more = ", ..." if n_skip > len(self.first_skipped) else ""
+            text += f" ({', '.join(self.first_skipped)}{more})" if self.first_skipped else ""
         if self.dropped:
             text += "; dropped boxes: " + ", ".join(f"{v} {k}" for k, v in sorted(self.dropped.items()))
         return text

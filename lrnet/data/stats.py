@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from lrnet.data.formats import load_dataset_source
+from lrnet.fileio import save_figure_atomic
 
 # AI-TOD size bins of sqrt(w*h) in original pixels.
 SIZE_BINS = [
@@ -35,6 +36,7 @@ def dataset_stats(data, split: str = "train") -> dict:
         "mean_size": float(sizes.mean()) if len(sizes) else float("nan"),
         "median_size": float(np.median(sizes)) if len(sizes) else float("nan"),
         "skipped": dict(source.counter.skipped),
+        "skipped_files": list(source.counter.first_skipped),
     }
 
 
@@ -43,6 +45,12 @@ def format_stats(stats: dict) -> str:
     lines = [
         f"images: {stats['images']}   boxes: {stats['boxes']}   ignore regions: {stats['ignore_regions']}"
     ]
+    if stats.get("skipped"):
+        n_skip = sum(stats["skipped"].values())
+        named = list(stats.get("skipped_files", []))
+        files = f" ({', '.join(named)}{', ...' if n_skip > len(named) else ''})" if named else ""
+        reasons = ", ".join(f"{v} {k}" for k, v in sorted(stats["skipped"].items()))
+        lines.append(f"skipped {n_skip} images: {reasons}{files}")
     lines.append(
         f"object size sqrt(w*h): mean {stats['mean_size']:.1f} px, median {stats['median_size']:.1f} px"
     )
@@ -77,8 +85,6 @@ def plot_stats(stats: dict, png: str | Path, title: str = "") -> Path:
     ax2.tick_params(axis="x", rotation=45)
     fig.suptitle(title or f"{stats['images']} images, {stats['boxes']} boxes")
     fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=100)
+    png = save_figure_atomic(fig, png, dpi=100)
     plt.close(fig)
     return png

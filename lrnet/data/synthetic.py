@@ -16,11 +16,13 @@ import itertools
 import math
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 
 from lrnet.errors import ConfigError
+from lrnet.schema import Range, Rule, check_rules
 
 CLASS_NAMES = ["vehicle", "truck", "ship", "plane", "person", "storage-tank", "van", "boat"]
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
@@ -349,6 +351,16 @@ def _write_one(job):
     return index, boxes, cls
 
 
+# Ranges of `generate_synthetic`'s numeric options (lrnet.schema); `classes` is checked against CLASS_NAMES.
+SYNTH_RULES: dict[str, Rule] = {
+    "train": Range(0, 1_000_000),
+    "val": Range(0, 1_000_000),
+    "imgsz": Range(32, 16_384),
+    "seed": Range(0, 2**63 - 1),
+    "workers": Range(0, 256),
+}
+
+
 def generate_synthetic(
     out: str | Path,
     train: int = 200,
@@ -366,6 +378,7 @@ def generate_synthetic(
     from lrnet.data.coco import write_coco
     from lrnet.data.source import DetectionRecord, DetectionSource
 
+    check_rules(SimpleNamespace(train=train, val=val, imgsz=imgsz, seed=seed, workers=workers), SYNTH_RULES)
     if not 1 <= classes <= len(CLASS_NAMES):
         raise ConfigError(
             f"classes={classes}: the synthetic set has 1..{len(CLASS_NAMES)} classes; pick one in that range"

@@ -110,8 +110,12 @@ def parse_label_text(text: str, nc: int, width: int, height: int, path: str, cou
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
     arr = np.array(rows, dtype=np.float64)
     c, xyxy = arr[:, 0], arr[:, 1:]
-    keep = np.ones(len(arr), bool)
-    bad_cls = (c != np.round(c)) | (c < 0) | (c >= nc)
+    keep = np.isfinite(arr).all(1)  # nan compares false everywhere below: drop it first, by name
+    if not keep.all():
+        counter.drop(
+            path, "non-finite value", f"{int((~keep).sum())} line(s) with nan/inf", int((~keep).sum())
+        )
+    bad_cls = ((c != np.round(c)) | (c < 0) | (c >= nc)) & keep
     if bad_cls.any():
         counter.drop(
             path, "unknown class", f"classes {sorted(set(c[bad_cls].tolist()))} (nc={nc})", int(bad_cls.sum())
@@ -242,16 +246,16 @@ def write_yolo_split(source: DetectionSource, out: Path, split: str, copy_images
                 f"{c} {(b[0] + b[2]) / 2:.8f} {(b[1] + b[3]) / 2:.8f} {b[2] - b[0]:.8f} {b[3] - b[1]:.8f}"
             )
         label = lbl_dir / (Path(name).stem + ".txt")
-        label.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        write_text_atomic(label, "\n".join(lines) + ("\n" if lines else ""))
         ign = ignore_path_for(label)
         if len(r.ignore):
             g = r.ignore.astype(np.float64) / wh
-            ign.write_text(
+            write_text_atomic(
+                ign,
                 "".join(
                     f"{(b[0] + b[2]) / 2:.8f} {(b[1] + b[3]) / 2:.8f} {b[2] - b[0]:.8f} {b[3] - b[1]:.8f}\n"
                     for b in g
                 ),
-                encoding="utf-8",
             )
         elif ign.exists():
             ign.unlink()

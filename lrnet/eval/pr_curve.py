@@ -8,6 +8,7 @@ import numpy as np
 
 from lrnet.errors import ConfigError
 from lrnet.eval.coco_metrics import PROTOCOLS, run_cocoeval
+from lrnet.fileio import save_figure_atomic
 
 
 def pr_curves(gt: dict, predictions: list[dict], protocol: str = "aitod", iou: float = 0.5) -> dict:
@@ -52,6 +53,6 @@ def plot_pr_curve(curves: dict, path: str | Path, title: str = "Precision-recall
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure_atomic(fig, path)
     plt.close(fig)
     return path

@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from lrnet.errors import ConfigError
-from lrnet.fileio import parse_yaml
+from lrnet.fileio import load_yaml, parse_yaml
 from lrnet.nn.channels import LayerContext, make_divisible
 from lrnet.nn.registry import BlockSpec, get_block
 
@@ -69,6 +69,20 @@ def _read_yaml(text: str, origin: str) -> dict:
     return cfg
 
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".onnx", ".bin")
+
+
+def _read_yaml_file(path: Path) -> dict:
+    """A model YAML file through the bounded loader (size, aliases, UTF-8 checked)."""
+    cfg = load_yaml(path)
+    if not isinstance(cfg, dict):
+        raise ConfigError(
+            f"{path}: a model config must be a YAML mapping (nc:, backbone:, head:, ...), "
+            f"got {type(cfg).__name__}"
+        )
+    return cfg
+
+
 def load_model_config(cfg: str | Path | dict, nc: int | None = None, names: list[str] | None = None) -> dict:
     """Resolve a shipped name, a YAML path or a config dict into a complete configuration dict.
 
@@ -92,7 +106,12 @@ def load_model_config(cfg: str | Path | dict, nc: int | None = None, names: list
                 raise ConfigError(
                     f"{path}: model config file not found; check the path or use a shipped model name"
                 )
-            resolved = _read_yaml(path.read_text(encoding="utf-8"), str(path))
+            if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+                raise ConfigError(
+                    f"{path}: this is a checkpoint, not a model config; give a model YAML or a shipped name "
+                    "(to continue that run, resume from the checkpoint instead)"
+                )
+            resolved = _read_yaml_file(path)
             origin, name = str(path), path.stem
         else:
             known = ", ".join(shipped_model_names())

@@ -17,6 +17,29 @@ from lrnet.nn.head import Detect
 _STRIDE_PROBE_SIZES = (64, 256, 1024)
 
 
+# A config asking for more parameters than this is refused before anything is allocated (yolov8x
+# has 68 M; 1 G float32 parameters are 4 GB of weights before gradients and optimizer state).
+MAX_MODEL_PARAMETERS = 1_000_000_000
+
+
+def count_config_parameters(cfg: dict) -> int:
+    """Parameters a resolved config would have, counted on PyTorch's "meta" device (no memory used)."""
+    with torch.device("meta"):
+        layers, _, _ = parse_model(cfg)
+    return sum(p.numel() for p in layers.parameters())
+
+
+def check_model_size(cfg: dict, limit: int = MAX_MODEL_PARAMETERS) -> int:
+    """Raise `ConfigError` naming the config when it would exceed `limit` parameters; return the count."""
+    n = count_config_parameters(cfg)
+    if n > limit:
+        raise ConfigError(
+            f"{cfg.get('name', 'model config')}: {n:,} parameters ({4 * n / 2**30:,.1f} GiB of float32 "
+            f"weights) is above the {limit:,} limit; check the scales / width_multiple / channel values"
+        )
+    return n
+
+
 class DetectionModel(nn.Module):
     """A detector built from a resolved config dict (see `lrnet.nn.config`).
 
@@ -27,6 +50,7 @@ class DetectionModel(nn.Module):
     def __init__(self, cfg: dict) -> None:
         super().__init__()
         self.cfg = cfg
+        check_model_size(cfg)
         self.layers, self.specs, self.save = parse_model(cfg)
         self.nc: int = cfg["nc"]
         self.reg_max: int = cfg["reg_max"]

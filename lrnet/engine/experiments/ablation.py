@@ -20,6 +20,7 @@ from typing import Any
 
 from lrnet.engine.training.plots import read_results_csv
 from lrnet.errors import ConfigError, DataError, InputFileNotFoundError
+from lrnet.fileio import save_figure_atomic, write_text_atomic
 
 # The table's metric columns, in the paper's order: the subset of `lrnet.eval.METRIC_NAMES` the paper
 # reports (AP75 and COCO's APl are left out).
@@ -197,7 +198,9 @@ def run_variant(
             exist_ok=True,
         )
     summary = summarize_run(run_dir / "results.csv")
-    done.write_text(json.dumps({"variant": variant.name, "seed": seed, "metrics": summary.metrics}, indent=2))
+    write_text_atomic(
+        done, json.dumps({"variant": variant.name, "seed": seed, "metrics": summary.metrics}, indent=2)
+    )
     return summary
 
 
@@ -306,7 +309,7 @@ def plot_ap50_curves(results: list[VariantResult], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, dpi=120)
     plt.close(fig)
     return path
 
@@ -330,8 +333,9 @@ def write_report(
         f"{format_table(results)}\n\n![AP50 per epoch]({plot.name})\n"
     )
     path = root / "results.md"
-    path.write_text(text)
-    (root / "results.json").write_text(
+    write_text_atomic(path, text)
+    write_text_atomic(
+        root / "results.json",
         json.dumps(
             [
                 {
@@ -345,6 +349,6 @@ def write_report(
                 for r in results
             ],
             indent=2,
-        )
+        ),
     )
     return path

@@ -12,6 +12,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -20,8 +21,17 @@ from lrnet.engine.imgsz import check_imgsz
 from lrnet.engine.inference.onnx_backend import ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, OnnxModel
 from lrnet.engine.training.checkpoint import load_checkpoint, load_model
 from lrnet.errors import DependencyError, ExportError
+from lrnet.fileio import atomic_path, refuse_overwriting_inputs
+from lrnet.schema import Range, Rule, check_rules
 
 VERIFY_TOLERANCE = 1e-4
+
+# Ranges of the export options (lrnet.schema); imgsz is further checked against the model's stride.
+EXPORT_RULES: dict[str, Rule] = {
+    "imgsz": Range(32, 32_768),
+    "batch": Range(1, 1024, example=1),
+    "opset": Range(11, 23, example=17),
+}
 
 
 @dataclass
@@ -88,7 +98,6 @@ def export_model_onnx(
         ) from e
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     model = prepare_for_export(model)
     x = torch.zeros(batch, getattr(model, "in_channels", 3), imgsz, imgsz)
     dynamic_axes = None
@@ -97,42 +106,47 @@ def export_model_onnx(
             ONNX_INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
             ONNX_OUTPUT_NAME: {0: "batch", 1: "anchors"},
         }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarnings about shape checks turned into constants
-        try:
-            torch.onnx.export(
-                model,
-                (x,),
-                str(out),
-                dynamo=False,
-                input_names=[ONNX_INPUT_NAME],
-                output_names=[ONNX_OUTPUT_NAME],
-                opset_version=opset,
-                dynamic_axes=dynamic_axes,
-                do_constant_folding=True,
-            )
-        except Exception as e:  # the exporter raises many types (unsupported opset, operator, ...)
-            first = (str(e).strip().splitlines() or [""])[0]
-            raise ExportError(
-                f"{out}: ONNX export with opset={opset} failed ({type(e).__name__}: {first}); "
-                "use opset=17 (the default)"
-            ) from e
-    proto = onnx.load(str(out))
-    onnx.checker.check_model(proto)
-    names = names if names is not None else getattr(model, "names", None)
-    nc = int(getattr(model, "nc", 0))
-    meta = {
-        "names": json.dumps(list(names) if names else [str(i) for i in range(nc)]),
-        "stride": json.dumps([float(s) for s in model.stride.tolist()]),
-        "imgsz": str(int(imgsz)),
-        "nc": str(nc),
-        "producer": "lrnet",
-    }
-    del proto.metadata_props[:]
-    for k, v in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.save(proto, str(out))
+    # Graph and metadata go into one temporary file beside `out`, renamed over it once complete:
+    # a kill at any moment leaves the previous export (or nothing), never a torn or bare graph.
+    with atomic_path(out) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarnings about shape checks turned into constants
+            try:
+                torch.onnx.export(
+                    model,
+                    (x,),
+                    str(tmp),
+                    dynamo=False,
+                    input_names=[ONNX_INPUT_NAME],
+                    output_names=[ONNX_OUTPUT_NAME],
+                    opset_version=opset,
+                    dynamic_axes=dynamic_axes,
+                    do_constant_folding=True,
+                )
+            except OSError:
+                raise  # a full disk or a read-only folder: atomic_path says so, naming `out`
+            except Exception as e:  # the exporter raises many types (unsupported opset, operator, ...)
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise ExportError(
+                    f"{out}: ONNX export with opset={opset} failed ({type(e).__name__}: {first}); "
+                    "use opset=17 (the default)"
+                ) from e
+        proto = onnx.load(str(tmp))
+        onnx.checker.check_model(proto)
+        names = names if names is not None else getattr(model, "names", None)
+        nc = int(getattr(model, "nc", 0))
+        meta = {
+            "names": json.dumps(list(names) if names else [str(i) for i in range(nc)]),
+            "stride": json.dumps([float(s) for s in model.stride.tolist()]),
+            "imgsz": str(int(imgsz)),
+            "nc": str(nc),
+            "producer": "lrnet",
+        }
+        del proto.metadata_props[:]
+        for k, v in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = k, v
+        onnx.save(proto, str(tmp))
     return out
 
 
@@ -161,6 +175,9 @@ def export_onnx(
     `imgsz` defaults to the training size stored in the checkpoint, else 640.
     """
     weights = Path(weights)
+    check_rules(SimpleNamespace(imgsz=imgsz, batch=batch, opset=opset), EXPORT_RULES)
+    out = Path(out) if out is not None else weights.with_suffix(".onnx")
+    refuse_overwriting_inputs(out, weights, error=ExportError)
     ckpt = load_checkpoint(weights)
     if imgsz is None:
         imgsz = int((ckpt.get("train_args") or {}).get("imgsz", 640))
@@ -169,7 +186,6 @@ def export_onnx(
     if batch < 1:
         raise ExportError(f"batch={batch} must be >= 1 (the exported input's batch size)")
     names = list(ckpt.get("names") or []) or model.names
-    out = Path(out) if out is not None else weights.with_suffix(".onnx")
     export_model_onnx(model, out, imgsz=imgsz, dynamic=dynamic, opset=opset, batch=batch, names=names)
     d_boxes, d_scores = verify_onnx(model, out, imgsz, batch=batch)
     return ExportResult(out, imgsz, dynamic, d_boxes, d_scores)

@@ -15,12 +15,27 @@ from tqdm import tqdm
 
 from lrnet.engine.inference.drawing import draw_detections, side_by_side
 from lrnet.engine.inference.predictor import Predictor, inference_imgsz, load_inference_model
-from lrnet.engine.inference.sources import iter_source_files, iter_video_frames, read_image
+from lrnet.engine.inference.sources import iter_source_files, iter_video_frames, output_stems, read_image
 from lrnet.engine.run_dir import next_run_dir
 from lrnet.errors import ConfigError, DataError
+from lrnet.fileio import refuse_overwriting_inputs, write_image_atomic, write_text_atomic
+from lrnet.schema import Range, Rule, check_rules
 
 # Annotated images keep these suffixes; any other image is written as PNG.
 WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+# Skipped inputs named in the final warning (all of them are counted).
+SKIPPED_NAMED = 5
+
+PREDICT_RULES: dict[str, Rule] = {
+    "imgsz": Range(32, 32_768, multiple_of=32),
+    "conf": Range(0, 1),
+    "iou": Range(0, 1),
+    "max_det": Range(1, 100_000),
+    "batch": Range(1, 4096),
+    "slice_size": Range(0, 32_768),
+    "overlap": Range(0, 1, hi_open=True),
+    "merge_iou": Range(0, 1),
+}
 
 
 @dataclass
@@ -60,6 +75,7 @@ class PredictJob:
             )
         if self.slice_size < 0:
             raise ConfigError(f"slice_size={self.slice_size} must be >= 0 (0 disables sliced inference)")
+        check_rules(self, PREDICT_RULES)
 
 
 def yolo_label_lines(dets: torch.Tensor, image_hw: tuple[int, int]) -> list[str]:
@@ -112,7 +128,9 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
             suffix = f"_{titles[k]}" if compare else ""
             if job.save_txt:
                 lines = yolo_label_lines(d, img.shape[:2])
-                (save_dir / "labels" / f"{stem}{suffix}.txt").write_text("".join(f"{ln}\n" for ln in lines))
+                write_text_atomic(
+                    save_dir / "labels" / f"{stem}{suffix}.txt", "".join(f"{ln}\n" for ln in lines)
+                )
             if job.save_json:
                 for x1, y1, x2, y2, score, cls in d.tolist():
                     entry = {
@@ -128,17 +146,23 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
         return side_by_side(panels, titles) if compare else panels[0]
 
     image_id = 0
-    for path in tqdm(images, desc="predict", disable=len(images) < 2, dynamic_ncols=True):
+    skipped: list[str] = []
+    stems = output_stems(images)  # same.jpg and same.png must not write one same.txt
+    for path, out_stem in tqdm(
+        zip(images, stems), total=len(images), desc="predict", disable=len(images) < 2, dynamic_ncols=True
+    ):
         img = read_image(path)
         if img is None:
             counts["skipped"] += 1
+            skipped.append(str(path))
             continue
-        out = handle(img, path.stem, image_id)
+        out = handle(img, out_stem, image_id)
         image_id += 1
         counts["images"] += 1
         suffix = path.suffix if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
-        if not cv2.imwrite(str(save_dir / f"{path.stem}{suffix}"), out):
-            warnings.warn(f"{save_dir / path.name}: could not write the annotated image", stacklevel=2)
+        target = save_dir / f"{out_stem}{suffix}"
+        refuse_overwriting_inputs(target, path, *job.weights)  # e.g. project/name pointing at the source
+        write_image_atomic(target, out)
     for path in videos:
         writer = None
         try:
@@ -155,11 +179,16 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
         except DataError as e:  # a video that cannot be opened is skipped like an unreadable image
             warnings.warn(str(e), stacklevel=2)
             counts["skipped"] += 1
+            skipped.append(str(path))
         finally:
             if writer is not None:
                 writer.release()
     if job.save_json:
-        (save_dir / "predictions.json").write_text(json.dumps(results))
-    if counts["skipped"]:
-        warnings.warn(f"{counts['skipped']} unreadable source file(s) skipped", stacklevel=2)
-    return {**counts, "save_dir": str(save_dir)}
+        write_text_atomic(save_dir / "predictions.json", json.dumps(results))
+    if skipped:
+        more = f" and {len(skipped) - SKIPPED_NAMED} more" if len(skipped) > SKIPPED_NAMED else ""
+        warnings.warn(
+            f"{len(skipped)} unreadable source file(s) skipped: {', '.join(skipped[:SKIPPED_NAMED])}{more}",
+            stacklevel=2,
+        )
+    return {**counts, "skipped_files": skipped, "save_dir": str(save_dir)}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import glob
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from lrnet.data.images import IMAGE_SUFFIXES
+from lrnet.data.images import IMAGE_SUFFIXES, decode_image
 from lrnet.errors import DataError, InputFileNotFoundError
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"}
@@ -20,12 +21,14 @@ def iter_source_files(source: str | Path) -> tuple[list[Path], list[Path]]:
     """(images, videos) named by `source`: a file, a directory (sorted, not recursive) or a glob."""
     text = str(source)
     path = Path(text)
+    # Every non-folder entry is listed (FIFOs and broken symlinks too): `read_image` then skips and
+    # counts what is not a readable image instead of dropping it without a word.
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file())
+        files = sorted(p for p in path.iterdir() if not p.is_dir())
     elif path.is_file():
         files = [path]
     elif any(c in text for c in "*?["):
-        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if not Path(p).is_dir())
     else:
         raise InputFileNotFoundError(
             f"source {text!r}: no such file or folder, and no glob match; check the path"
@@ -42,12 +45,38 @@ def iter_source_files(source: str | Path) -> tuple[list[Path], list[Path]]:
     return images, videos
 
 
-def read_image(path: Path) -> np.ndarray | None:
-    """BGR image, or None with a warning naming the file when it cannot be decoded."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        warnings.warn(f"{path}: cannot decode image, skipped", stacklevel=2)
-    return img
+def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray | None:
+    """BGR image, or None with a warning naming the file and the reason when it cannot be used.
+
+    Goes through `lrnet.data.images.decode_image`: regular files only, pixel limit checked on the header.
+    """
+    try:
+        return decode_image(path, max_pixels)
+    except FileNotFoundError:
+        warnings.warn(f"{path}: missing file or broken symlink, skipped", stacklevel=2)
+    except DataError as e:
+        warnings.warn(f"{e}; skipped", stacklevel=2)
+    return None
+
+
+def output_stems(paths: list[Path]) -> list[str]:
+    """A distinct output name per input: the stem, plus the suffix where stems clash, plus an index.
+
+    `same.jpg`, `same.png` -> `same_jpg`, `same_png`, so that outputs never replace each other.
+    """
+    counts = Counter(p.stem for p in paths)
+    names = [f"{p.stem}_{p.suffix.lstrip('.')}" if counts[p.stem] > 1 and p.suffix else p.stem for p in paths]
+    clashes = Counter(names)
+    used = {name for name, n in clashes.items() if n == 1}
+    out = []
+    for name in names:
+        candidate, i = name, 1
+        while candidate in used and (candidate != name or clashes[name] > 1):
+            i += 1
+            candidate = f"{name}_{i}"
+        used.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def iter_video_frames(path: Path) -> Iterator[tuple[int, np.ndarray, float]]:

@@ -20,6 +20,7 @@ from lrnet.engine.run_dir import next_run_dir
 from lrnet.errors import DataError
 from lrnet.eval.coco_metrics import METRIC_NAMES, default_max_det
 from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
+from lrnet.fileio import write_text_atomic
 from lrnet.nn import build_model
 from lrnet.nn.summary import model_info
 from lrnet.schema import Range, Rule, check_rules
@@ -99,7 +100,7 @@ def run_validation(job: ValJob) -> dict[str, Any]:
         info = model_info(unfused, imgsz)
 
     out_dir = next_run_dir(job.project, job.name, job.exist_ok)
-    (out_dir / "predictions.json").write_text(json.dumps(result["predictions"]))
+    write_text_atomic(out_dir / "predictions.json", json.dumps(result["predictions"]))
     curves = pr_curves(dataset.coco_gt(), result["predictions"], protocol=job.protocol)
     plot_pr_curve(curves, out_dir / "pr_curve.png", title=f"{Path(job.weights).name} on {job.data}")
     summary = {
@@ -117,7 +118,7 @@ def run_validation(job: ValJob) -> dict[str, Any]:
         "gflops_fused": info.get("gflops_fused"),
         "save_dir": str(out_dir),
     }
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(out_dir / "metrics.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "CheckpointError",
+    "build_model_from_checkpoint",
+    "check_finite_weights",
     "load_checkpoint",
     "load_model",
     "save_checkpoint",
@@ -74,16 +76,57 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
+def build_model_from_checkpoint(ckpt: dict[str, Any], path: str | Path) -> torch.nn.Module:
+    """`build_model(ckpt["model_cfg"])`, with any failure reported as a `CheckpointError` naming the file."""
+    from lrnet.errors import LrnetError
+
+    try:
+        return build_model(ckpt["model_cfg"])
+    except LrnetError as e:
+        raise CheckpointError(f"{path}: its model config cannot be built ({e})") from e
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+        raise CheckpointError(
+            f"{path}: its model config cannot be built ({type(e).__name__}: {_first_line(e)}); the file was "
+            "edited or written by another program, use an unmodified last.pt or best.pt"
+        ) from e
+
+
 def _first_line(error: BaseException) -> str:
     """The first line of an exception's message: torch's unpickling errors run over many lines."""
     text = str(error).strip()
     return text.splitlines()[0] if text else ""
 
 
+def check_finite_weights(state: Any, path: str | Path, key: str = "model") -> None:
+    """Raise `CheckpointError` naming the file and tensor when a floating tensor holds nan or inf.
+
+    A diverged run's weights would otherwise give silently empty (or random) detections.
+    """
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f"{path}: '{key}' is not a state dict of tensors; use an unmodified last.pt or best.pt"
+        )
+    for name, tensor in state.items():
+        if (
+            isinstance(tensor, torch.Tensor)
+            and tensor.is_floating_point()
+            and not torch.isfinite(tensor).all()
+        ):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(
+                f"{path}: weight '{name}' of '{key}' holds {bad} nan/inf value(s) (training diverged?); "
+                "use an earlier checkpoint (best.pt or an epochN.pt) or retrain with a lower lr0"
+            )
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild the model stored in a checkpoint and load its deployable weights, in eval mode."""
+    """Rebuild the model stored in a checkpoint and load its deployable weights, in eval mode.
+
+    Weights with nan/inf values are refused (`check_finite_weights`); so is a config that cannot be built.
+    """
     ckpt = load_checkpoint(path)
-    model = build_model(ckpt["model_cfg"])
+    check_finite_weights(ckpt["model"], path)
+    model = build_model_from_checkpoint(ckpt, path)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:  # shapes or names that do not fit the stored config

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from lrnet.fileio import save_figure_atomic
+
 
 def read_results_csv(path: str | Path) -> tuple[list[str], list[list[float]]]:
     """Return (column names, rows of floats) of a results.csv file."""
@@ -52,6 +54,6 @@ def plot_results(csv_path: str | Path, png_path: str | Path | None = None) -> Pa
     for ax in list(axes.flat)[len(columns) :]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(png_path, dpi=110)
+    save_figure_atomic(fig, png_path, dpi=110)
     plt.close(fig)
     return png_path

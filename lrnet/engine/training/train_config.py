@@ -204,7 +204,11 @@ class TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise InputFileNotFoundError(f"{path}: training config file not found; check the path")
-        values = load_yaml(path) or {}
+        values = load_yaml(path)
+        if values is None:
+            raise ConfigError(
+                f"{path}: the training config is empty; write option: value lines (e.g. epochs: 100)"
+            )
         if not isinstance(values, dict):
             raise ConfigError(
                 f"{path}: expected a mapping of training options (key: value lines), "

@@ -29,7 +29,13 @@ from tqdm import tqdm
 
 from lrnet.engine.inference.validator import evaluate, fitness
 from lrnet.engine.run_dir import next_run_dir
-from lrnet.engine.training.checkpoint import load_checkpoint, save_checkpoint
+from lrnet.engine.run_lock import RunLock
+from lrnet.engine.training.checkpoint import (
+    build_model_from_checkpoint,
+    check_finite_weights,
+    load_checkpoint,
+    save_checkpoint,
+)
 from lrnet.engine.training.data_setup import TrainData, build_train_data, close_mosaic
 from lrnet.engine.training.distributed import (
     DistContext,
@@ -51,8 +57,9 @@ from lrnet.engine.training.optim import (
 from lrnet.engine.training.plots import plot_results
 from lrnet.engine.training.rng import get_rng_state, seed_everything, set_rng_state
 from lrnet.engine.training.train_config import TrainConfig
-from lrnet.errors import ConfigError, InputFileNotFoundError
+from lrnet.errors import ConfigError, InputFileNotFoundError, RunError
 from lrnet.eval.coco_metrics import METRIC_NAMES
+from lrnet.fileio import atomic_write, remove_stale_temporaries, same_file, write_text_atomic
 from lrnet.losses.box import parse_box_loss_spec
 from lrnet.losses.detection import DetectionLoss, default_box_loss
 from lrnet.nn import build_model
@@ -87,6 +94,24 @@ def resolve_resume(resume: str, project: str) -> Path:
     )
 
 
+def resume_run_dir(ckpt_path: Path, ckpt: dict[str, Any]) -> Path | None:
+    """The run folder a resumed run writes to: the one the checkpoint records, if the file lies in it.
+
+    A checkpoint copied elsewhere (e.g. ~/Downloads/last.pt) gets None: a new run folder, never one
+    derived from where the file lies. Checkpoints written before `save_dir` was recorded are resumed
+    in place only when they sit in a run folder's layout (`<run>/weights/last.pt` beside args.yaml).
+    """
+    recorded = ckpt.get("save_dir")
+    if recorded:
+        run = Path(str(recorded))
+        candidate = run / "weights" / ckpt_path.name
+        return run if candidate.is_file() and same_file(candidate, ckpt_path) else None
+    run = ckpt_path.resolve().parent.parent
+    if ckpt_path.resolve().parent.name == "weights" and (run / "args.yaml").is_file():
+        return run
+    return None
+
+
 def state_dict_hash(module: nn.Module) -> str:
     """SHA-256 over every tensor of a state dict (names and raw bytes), for cross-process comparisons."""
     h = hashlib.sha256()
@@ -114,9 +139,14 @@ class Trainer:
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
             self.cfg = TrainConfig.from_dict(saved, source=str(ckpt_path))
-            self.save_dir = ckpt_path.parent.parent
+            check_finite_weights(self.ckpt["model"], ckpt_path)
+            check_finite_weights(self.ckpt.get("train_model") or self.ckpt["model"], ckpt_path, "train_model")
+            self.resume_path = ckpt_path
+            self.save_dir = resume_run_dir(ckpt_path, self.ckpt)  # None: a new folder, chosen in _setup
         else:
+            self.resume_path = None
             self.save_dir = Path(config.project) / config.name
+        self.lock: RunLock | None = None
 
     # ----------------------------------------------------------------------------------- set-up
     def _setup(self) -> None:
@@ -129,13 +159,30 @@ class Trainer:
                 f"use a multiple of {ctx.world_size}"
             )
         seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
-        if not self.ckpt:
-            self.save_dir = next_run_dir(cfg.project, cfg.name, cfg.exist_ok) if ctx.is_main else None
-            self.save_dir = broadcast_object(self.save_dir, ctx)
+        if not self.ckpt or self.save_dir is None:
+            new_dir = (
+                next_run_dir(cfg.project, cfg.name, cfg.exist_ok and not self.ckpt) if ctx.is_main else None
+            )
+            if self.ckpt and ctx.is_main:
+                print(
+                    f"{self.resume_path} is not in the run folder it records "
+                    f"({self.ckpt.get('save_dir') or 'none recorded'}): resuming into a new run folder "
+                    f"{new_dir}"
+                )
+            self.save_dir = broadcast_object(new_dir, ctx)
         self.weights_dir = self.save_dir / "weights"
         if ctx.is_main:
-            self.weights_dir.mkdir(parents=True, exist_ok=True)
-            (self.save_dir / "args.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            self.lock = RunLock(self.save_dir).acquire()  # a second writer of this folder is refused
+            removed = remove_stale_temporaries(self.save_dir) + remove_stale_temporaries(self.weights_dir)
+            if removed:
+                print(f"{self.save_dir}: removed {len(removed)} temporary file(s) left by a killed run")
+            try:
+                self.weights_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise RunError(
+                    f"{self.weights_dir}: cannot create it ({e.strerror or e}); choose a writable folder"
+                ) from e
+            write_text_atomic(self.save_dir / "args.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
         self.data: TrainData = build_train_data(cfg, ctx)
         self.names = list(self.data.names)
@@ -158,7 +205,15 @@ class Trainer:
         self.train_model = wrap_model(self.model, ctx, cfg.sync_bn)
 
     def _build_model(self) -> nn.Module:
-        model = build_model(self.cfg.model, nc=len(self.names))
+        if self.ckpt:  # the architecture the checkpoint was trained with, whatever cfg.model names now
+            model = build_model_from_checkpoint(self.ckpt, self.resume_path)
+            if model.nc != len(self.names):
+                raise ConfigError(
+                    f"{self.resume_path}: the checkpoint has {model.nc} classes but {self.cfg.data} has "
+                    f"{len(self.names)}; resume with the data set the run was trained on"
+                )
+        else:
+            model = build_model(self.cfg.model, nc=len(self.names))
         model.names = self.names
         return model
 
@@ -193,7 +248,23 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- loop
     def train(self) -> TrainResult:
-        """Run (or resume) the whole schedule; returns the paths of the checkpoints and final metrics."""
+        """Run (or resume) the whole schedule; returns the paths of the checkpoints and final metrics.
+
+        Ctrl-C re-raises `KeyboardInterrupt` with a message naming the checkpoint to resume from.
+        """
+        try:
+            return self._train()
+        except KeyboardInterrupt as e:
+            weights_dir = getattr(self, "weights_dir", None)
+            last = weights_dir / "last.pt" if weights_dir is not None else None
+            if last is not None and last.is_file():
+                raise KeyboardInterrupt(f"training interrupted; resume with resume={last}") from e
+            raise KeyboardInterrupt("training interrupted before the first checkpoint; start it again") from e
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _train(self) -> TrainResult:
         self._setup()
         cfg, ctx = self.cfg, self.ctx
         try:
@@ -237,8 +308,8 @@ class Trainer:
                 if bool(broadcast_object(stop, ctx)):
                     break
             if cfg.record_seen:
-                (self.save_dir / f"weights_rank{ctx.rank}.sha256").write_text(
-                    state_dict_hash(self.model) + "\n"
+                write_text_atomic(
+                    self.save_dir / f"weights_rank{ctx.rank}.sha256", state_dict_hash(self.model) + "\n"
                 )
             barrier(ctx)
             return self._result(metrics, epoch + 1)
@@ -344,8 +415,8 @@ class Trainer:
         with open(self.csv_path, newline="") as f:
             rows = list(csv.reader(f))
         kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= start_epoch]
-        with open(self.csv_path, "w", newline="") as f:
-            csv.writer(f).writerows(kept)
+        with atomic_write(self.csv_path, "w", encoding="utf-8") as f:
+            csv.writer(f, lineterminator="\n").writerows(kept)
 
     def _write_csv_row(
         self, epoch: int, losses: list[float], metrics: dict[str, float], lrs: list[float], seconds: float
@@ -360,10 +431,12 @@ class Trainer:
         ]
         m = [float(metrics.get(n, -1.0)) for n in METRIC_NAMES]
         row = [epoch + 1, *losses, *m, fitness(metrics) if metrics else 0.0, *lrs, seconds]
-        new = not self.csv_path.is_file()
-        with open(self.csv_path, "a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
+        # The whole file is rewritten atomically: a kill leaves the previous rows intact, never a torn one.
+        old = self.csv_path.read_text(encoding="utf-8") if self.csv_path.is_file() else ""
+        with atomic_write(self.csv_path, "w", encoding="utf-8") as f:
+            f.write(old)
+            writer = csv.writer(f, lineterminator="\n")
+            if not old:
                 writer.writerow(header)
             writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
         if self.cfg.plots:
@@ -391,6 +464,7 @@ class Trainer:
             "rng": get_rng_state(),
             "metrics": {k: float(v) for k, v in metrics.items()},
             "date": datetime.now(timezone.utc).isoformat(),
+            "save_dir": str(self.save_dir.resolve()),  # resume writes here and nowhere else
         }
 
     def _save(self, epoch: int, metrics: dict[str, float], improved: bool) -> None:
@@ -403,8 +477,7 @@ class Trainer:
 
     def _record_seen(self, epoch: int, seen: list[int]) -> None:
         path = self.save_dir / f"seen_rank{self.ctx.rank}_epoch{epoch + 1}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(str(i) for i in seen) + "\n")
+        write_text_atomic(path, "\n".join(str(i) for i in seen) + "\n")
 
     def _result(self, metrics: dict[str, float], epochs_completed: int) -> TrainResult:
         last = self.weights_dir / "last.pt"

@@ -1,0 +1,117 @@
+"""Kill-during-write harness: a child process rewrites one checkpoint or ONNX file in a loop; the
+parent SIGKILLs it at random moments and checks after every kill that the file still loads.
+
+`kill_loop` is used by tests/robustness/test_kill_during_write.py and, with more kills, by
+benchmarks/bench_kill_writes.py. The parent forks its children (POSIX only). A kill that lands during
+a write leaves that write's temporary file behind: those are counted (`mid_write`) and removed, as
+the next run of the trainer would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+IMGSZ = 64
+
+
+def _model():
+    import torch
+
+    from lrnet.nn import build_model
+
+    torch.manual_seed(0)
+    return build_model("yolov8n", nc=3)
+
+
+def write_once(kind: str, path: Path, model=None, tag: int = 0) -> None:
+    """One complete write of `path` (a checkpoint or an ONNX export of a tiny yolov8n)."""
+    from lrnet.engine.inference.exporter import export_model_onnx
+    from lrnet.engine.training.checkpoint import save_checkpoint
+
+    model = model if model is not None else _model()
+    if kind == "checkpoint":
+        save_checkpoint(
+            path,
+            {"model_cfg": model.cfg, "names": ["a", "b", "c"], "model": model.state_dict(), "epoch": tag},
+        )
+    else:
+        export_model_onnx(model, path, imgsz=IMGSZ, names=["a", "b", "c"])
+
+
+def check_file(kind: str, path: Path) -> str:
+    """'' when `path` is a complete, loadable file of `kind`; else the reason it is not."""
+    try:
+        if kind == "checkpoint":
+            from lrnet.engine.training.checkpoint import load_model
+
+            load_model(path)
+        else:
+            import onnx
+
+            proto = onnx.load(str(path))
+            onnx.checker.check_model(proto)
+            meta = {p.key: p.value for p in proto.metadata_props}
+            if json.loads(meta.get("names", "null")) != ["a", "b", "c"]:
+                return "no metadata"
+            from lrnet.engine.inference.onnx_backend import OnnxModel
+
+            OnnxModel(path)
+    except Exception as e:  # any failure to load is what this harness counts
+        return f"{type(e).__name__}: {str(e)[:100]}"
+    return ""
+
+
+def kill_loop(kind: str, folder: Path, kills: int, seed: int = 0, max_delay: float = 10.0) -> dict:
+    """SIGKILL a rewriting child `kills` times, each at a random moment of a write; count unusable files.
+
+    Children are forked from this process (torch already imported, model already built), so a kill
+    costs one write, not one interpreter start.
+    """
+    import torch
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ("last.pt" if kind == "checkpoint" else "model.onnx")
+    model = _model()
+    write_once(kind, path, model)  # the previous good file every kill must leave loadable (and warm-up)
+    start = time.perf_counter()
+    write_once(kind, path, model)
+    duration = time.perf_counter() - start  # kills are spread over one whole write
+    unusable: list[str] = []
+    mid_write = 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # no OpenMP pool to inherit half-initialised across fork()
+    try:
+        for k in range(kills):
+            pid = os.fork()
+            if pid == 0:  # child: rewrite until killed
+                try:
+                    while True:
+                        write_once(kind, path, model, k + 1)
+                finally:
+                    os._exit(1)
+            time.sleep(rng.uniform(0.02, min(max_delay, 1.1 * duration)))
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            reason = check_file(kind, path)
+            if reason:
+                unusable.append(reason)
+            temporaries = list(folder.glob(".*.tmp"))
+            mid_write += bool(temporaries)
+            for t in temporaries:
+                t.unlink()
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "kind": kind,
+        "kills": kills,
+        "unusable": len(unusable),
+        "reasons": unusable[:3],
+        "write_s": duration,
+        "mid_write": mid_write,
+    }
