@@ -22,6 +22,7 @@ from lrnet.engine.inference.onnx_backend import OnnxModel
 from lrnet.engine.inference.slicing import cut_flags, merge_detections, slice_windows
 from lrnet.engine.training.checkpoint import load_checkpoint, load_model
 from lrnet.errors import ExportError
+from lrnet.eval.coco_metrics import default_max_det
 from lrnet.ops import postprocess, scale_boxes
 
 
@@ -141,9 +142,14 @@ class Predictor:
         merge_iou: float = 0.5,
         edge_margin: float = 2.0,
         match: str = "ios",
+        postprocess: str = "nms",
+        class_agnostic: bool = False,
+        merge_max_det: int | None = None,
     ) -> torch.Tensor:
-        """Tile `img` into overlapping `slice_size` windows, predict every tile (plus the whole image,
-        resized, when `full_image`), shift boxes to image pixels and merge (`merge_detections`)."""
+        """Tile `img` into overlapping `slice_size` windows, predict every tile (at most `max_det`
+        each, plus the whole image, resized, when `full_image`), shift boxes to image pixels and merge
+        (`merge_detections`: `postprocess`, `match` metric, threshold `merge_iou`). The merged image
+        keeps at most `merge_max_det` rows (None: `lrnet.eval.default_max_det("aitod")`, 1500)."""
         h, w = img.shape[:2]
         windows = slice_windows(h, w, slice_size, overlap)
         tiles = [img[y0:y1, x0:x1] for x0, y0, x1, y1 in windows]
@@ -161,7 +167,9 @@ class Predictor:
             all_cut.append(torch.zeros(det.shape[0], dtype=torch.bool))
         t0 = time.perf_counter()
         merged = merge_detections(
-            torch.cat(all_dets), torch.cat(all_cut), iou=merge_iou, max_det=self.max_det, match=match
-        )
+            torch.cat(all_dets), torch.cat(all_cut), iou=merge_iou, match=match, postprocess=postprocess,
+            class_agnostic=class_agnostic,
+            max_det=merge_max_det if merge_max_det else default_max_det("aitod"),
+        )  # fmt: skip
         self.times["postprocess"] += time.perf_counter() - t0
         return merged

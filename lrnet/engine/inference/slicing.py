@@ -14,8 +14,8 @@ import math
 
 import torch
 
+from lrnet.engine.inference.merge import drop_covered_cut_boxes, merge_predictions
 from lrnet.errors import ConfigError
-from lrnet.ops import batched_nms
 
 
 def _starts(length: int, size: int, step: int) -> list[int]:
@@ -111,32 +111,22 @@ def nms_ios(
 
 def merge_detections(
     dets: torch.Tensor,
-    cut: torch.Tensor,
+    cut: torch.Tensor | None,
     iou: float = 0.5,
     cover: float = 0.5,
-    max_det: int = 300,
+    max_det: int | None = 300,
     match: str = "ios",
+    postprocess: str = "nms",
+    class_agnostic: bool = False,
 ) -> torch.Tensor:
     """Merge detections (n, 6) `x1 y1 x2 y2 score cls` from overlapping tiles (image pixels).
 
-    A cut box whose area is covered to at least `cover` by a whole box of the same class is dropped;
-    then class-aware NMS with threshold `iou` on the `match` metric ("ios" or "iou"); at most
-    `max_det` rows, score descending.
+    A cut box (`cut`, may be None) whose area is covered to at least `cover` by a whole box of the
+    same class is dropped; the rest go through `lrnet.engine.inference.merge.merge_predictions`
+    (`postprocess` nms | nmm | greedy-nmm, `match` metric, threshold `iou`, class-aware unless
+    `class_agnostic`); at most `max_det` rows (None: all), score descending.
     """
-    if match not in ("ios", "iou"):
-        raise ConfigError(f"match={match!r} is unknown; use 'ios' or 'iou'")
-    if dets.numel() == 0:
-        return dets.reshape(0, 6)
-    keep = torch.ones(dets.shape[0], dtype=torch.bool, device=dets.device)
-    cut_idx, whole_idx = cut.nonzero().flatten(), (~cut).nonzero().flatten()
-    if cut_idx.numel() and whole_idx.numel():
-        iof = intersection_over_first(dets[cut_idx, :4], dets[whole_idx, :4])
-        same_cls = dets[cut_idx, 5][:, None] == dets[whole_idx, 5][None, :]
-        covered = ((iof >= cover) & same_cls).any(1)
-        keep[cut_idx[covered]] = False
-    dets = dets[keep]
-    if match == "iou":
-        order = batched_nms(dets[:, :4], dets[:, 4], dets[:, 5].long(), iou)
-    else:
-        order = nms_ios(dets[:, :4], dets[:, 4], dets[:, 5].long(), iou)
-    return dets[order[:max_det]]
+    if cut is not None and dets.shape[0]:
+        keep = drop_covered_cut_boxes(dets.detach().cpu().double().numpy(), cut.cpu().numpy(), cover)
+        dets = dets[torch.from_numpy(keep).to(dets.device)]
+    return merge_predictions(dets, postprocess, match, iou, class_agnostic, max_det)
