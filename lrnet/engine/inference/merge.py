@@ -135,7 +135,7 @@ def candidate_pairs(
     m = active.size
     x1, y1, x2, y2 = b.T
     height = y2 - y1
-    _, bucket = np.unique(np.frexp(height)[1], return_inverse=True)
+    _, bucket = np.unique(np.frexp(height)[1] // 2, return_inverse=True)  # height bands of 4x
     nb = int(bucket.max()) + 1
     tallest = np.zeros(nb)
     np.maximum.at(tallest, bucket, height)

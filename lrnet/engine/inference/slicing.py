@@ -2,15 +2,18 @@
 
 Tiles overlap, so an object near a tile edge is seen whole by one tile and cut by the other. Merging
 first lets a "cut" box (touching an inner tile edge) yield to a whole box of the same class that
-covers most of it (intersection over the cut box's area), then runs class-aware greedy NMS over the
-rest. The NMS match metric is intersection over the smaller box ("ios", SAHI's default) or IoU: the
-optional full-image pass sees tiny objects downscaled, so its boxes are a few pixels off and a
-tiny object's two boxes can have IoU < 0.5 while one still lies mostly inside the other.
+covers most of it (intersection over the cut box's area), then runs SAHI's postprocess over the
+rest (`lrnet.engine.inference.merge`: nms | nmm | greedy-nmm, vectorised). The default match metric
+is intersection over the smaller box ("ios", SAHI's default) rather than IoU: the optional
+full-image pass sees tiny objects downscaled, so its boxes are a few pixels off and a tiny object's
+two boxes can have IoU < 0.5 while one still lies mostly inside the other.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -130,3 +133,28 @@ def merge_detections(
         keep = drop_covered_cut_boxes(dets.detach().cpu().double().numpy(), cut.cpu().numpy(), cover)
         dets = dets[torch.from_numpy(keep).to(dets.device)]
     return merge_predictions(dets, postprocess, match, iou, class_agnostic, max_det)
+
+
+def merge_tiles(
+    per_tile: Sequence[torch.Tensor],
+    windows: Sequence[tuple[int, int, int, int]],
+    image_hw: tuple[int, int],
+    full_image: torch.Tensor | None = None,
+    edge_margin: float = 2.0,
+    **merge_kwargs: Any,
+) -> torch.Tensor:
+    """Detections of each tile (n_i, 6) in tile pixels (+ optional whole-image detections in image
+    pixels) -> merged detections in image pixels (`merge_detections` with `merge_kwargs`)."""
+    all_dets, all_cut = [], []
+    for (x0, y0, x1, y1), det in zip(windows, per_tile):
+        det = det.clone()
+        det[:, [0, 2]] += x0
+        det[:, [1, 3]] += y0
+        all_dets.append(det)
+        all_cut.append(cut_flags(det[:, :4], (x0, y0, x1, y1), image_hw, edge_margin))
+    if full_image is not None:
+        all_dets.append(full_image)
+        all_cut.append(torch.zeros(full_image.shape[0], dtype=torch.bool, device=full_image.device))
+    if not all_dets:
+        return torch.zeros((0, 6))
+    return merge_detections(torch.cat(all_dets), torch.cat(all_cut), **merge_kwargs)
