@@ -60,7 +60,9 @@ def sahi_runner(kind: str):
         from sahi.postprocess import combine
     except ImportError:
         return None
-    fn = {"nms": combine.batched_nms, "nmm": combine.batched_nmm, "greedy-nmm": combine.batched_greedy_nmm}[kind]
+    fn = {"nms": combine.batched_nms, "nmm": combine.batched_nmm, "greedy-nmm": combine.batched_greedy_nmm}[
+        kind
+    ]
 
     def run(dets: np.ndarray) -> int:
         result = fn(dets, match_metric="IOS", match_threshold=0.5)
@@ -73,7 +75,10 @@ def sahi_runner(kind: str):
                 iw = min(box[2], boxes[m, 2]) - max(box[0], boxes[m, 0])
                 ih = min(box[3], boxes[m, 3]) - max(box[1], boxes[m, 1])
                 inter = max(iw, 0) * max(ih, 0)
-                small = min((box[2] - box[0]) * (box[3] - box[1]), (boxes[m, 2] - boxes[m, 0]) * (boxes[m, 3] - boxes[m, 1]))
+                small = min(
+                    (box[2] - box[0]) * (box[3] - box[1]),
+                    (boxes[m, 2] - boxes[m, 0]) * (boxes[m, 3] - boxes[m, 1]),
+                )
                 if small > 0 and inter / small >= 0.5:
                     box[:2] = np.minimum(box[:2], boxes[m, :2])
                     box[2:] = np.maximum(box[2:], boxes[m, 2:])
@@ -83,24 +88,27 @@ def sahi_runner(kind: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--legacy", type=int, default=8000, help="detections for the old-path comparison")
     parser.add_argument("--no-sahi", action="store_true", help="skip SAHI even when installed")
     args = parser.parse_args()
     print(f"torch threads {torch.get_num_threads()}; times are medians of {args.repeats} runs")
-    print(f"{'n':>7}  {'type':<10}  {'lrnet ms':>9}  {'kept':>6}  {'SAHI ms':>9}  {'SAHI kept':>9}  {'SAHI/lrnet':>10}")
+    head = ("n", "type", "lrnet ms", "kept", "SAHI ms", "SAHI kept", "SAHI/lrnet")
+    print("  ".join(f"{h:>{w}}" for h, w in zip(head, (7, 10, 9, 6, 9, 9, 10))))
     for n in args.sizes:
         dets = sliced_detections(n)
         for kind in ("nms", "nmm", "greedy-nmm"):
-            ours = median_s(lambda: merge_predictions(dets, kind, "ios", 0.5), args.repeats)
+            ours = median_s(lambda d=dets, k=kind: merge_predictions(d, k, "ios", 0.5), args.repeats)
             kept = len(merge_predictions(dets, kind, "ios", 0.5))
             sahi = None if args.no_sahi else sahi_runner(kind)
             if sahi is None:
                 print(f"{n:>7}  {kind:<10}  {1000 * ours:>9.1f}  {kept:>6}  {'-':>9}  {'-':>9}  {'-':>10}")
                 continue
-            theirs = median_s(lambda: sahi(dets), 1)
+            theirs = median_s(lambda d=dets, f=sahi: f(d), 1)
             their_kept = sahi(dets)
             print(
                 f"{n:>7}  {kind:<10}  {1000 * ours:>9.1f}  {kept:>6}  {1000 * theirs:>9.1f}  "

@@ -76,7 +76,9 @@ def register(subparsers) -> None:
         "tile", help="cut a data set of large images into a tiled YOLO + COCO data set (SAHI slice names)"
     )
     p.add_argument("src", help="data YAML, data folder, COCO JSON, VisDrone split or VOC root")
-    p.add_argument("out", help="output folder (images/, labels/, data.yaml, <split>.json, tiles_<split>.json)")
+    p.add_argument(
+        "out", help="output folder (images/, labels/, data.yaml, <split>.json, tiles_<split>.json)"
+    )
     p.add_argument("--split", nargs="+", default=["train"], help="split(s) to tile (default: train)")
     p.add_argument("--tile", type=int, default=640, help="tile side in pixels (after --scale)")
     p.add_argument("--overlap", type=float, default=0.2, help="overlap of neighbouring tiles, fraction")

@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="val", help="split to predict when --source is a data set")
     parser.add_argument("--merge", choices=["nms", "nmm", "greedy-nmm"], default="nms", help="with --slice")
     parser.add_argument("--merge-metric", default="ios", help="with --slice: ios or iou")
-    parser.add_argument("--merged-max-det", type=int, default=None, help="with --slice: per image (default 1500)")
+    parser.add_argument(
+        "--merged-max-det", type=int, default=None, help="with --slice: per image (default 1500)"
+    )
     parser.add_argument("--no-labels", action="store_true", help="draw boxes only")
     parser.add_argument("--project", default="runs/predict")
     parser.add_argument("--name", default="exp")

@@ -116,7 +116,9 @@ def tile_labels(
         regions = [_clip(ignore, win)[0][_clip(ignore, win)[1] > 0]]
         if cut_as_ignore:
             regions.append(clipped[(visible > 0) & ~keep])
-        out.append(TileWindow(win, clipped[keep], np.asarray(cls)[keep], np.concatenate(regions).reshape(-1, 4)))
+        out.append(
+            TileWindow(win, clipped[keep], np.asarray(cls)[keep], np.concatenate(regions).reshape(-1, 4))
+        )
     return out
 
 
@@ -153,9 +155,15 @@ def tile_split(job: TileJob, split: str) -> dict[str, Any]:
         if stem in used_stems:
             stem = f"{stem}-{index}"
         used_stems.add(stem)
-        suffix = Path(r.im_file).suffix.lower() if Path(r.im_file).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") else ".png"
+        suffix = (
+            Path(r.im_file).suffix.lower()
+            if Path(r.im_file).suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp")
+            else ".png"
+        )
         windows = slice_windows(h, w, job.tile, job.overlap)
-        labels = tile_labels(r.boxes * to_img, r.cls, r.ignore * to_img, windows, job.min_visible, job.cut_as_ignore)
+        labels = tile_labels(
+            r.boxes * to_img, r.cls, r.ignore * to_img, windows, job.min_visible, job.cut_as_ignore
+        )
         counts["images"] += 1
         for t in labels:
             sx0, sy0, sx1, sy1 = (np.array(t.window, np.float64) * to_src).round().astype(int).tolist()
@@ -184,7 +192,9 @@ def tile_split(job: TileJob, split: str) -> dict[str, Any]:
             counts["boxes"] += len(t.boxes)
     if not records:
         raise DataError(f"{job.src} [{split}]: no tile was written (no readable image, or every tile empty)")
-    tiled = DetectionSource(records, list(source.names), list(source.category_ids), root=str(out), counter=counter)
+    tiled = DetectionSource(
+        records, list(source.names), list(source.category_ids), root=str(out), counter=counter
+    )
     data_yaml = write_yolo_dataset(tiled, out, split)
     coco_json = write_coco(tiled, out / f"{split}.json", relative_to=out)
     tiles_json = out / f"tiles_{split}.json"

@@ -49,7 +49,9 @@ class LrnetDetectionModel(DetectionModel):
         model, names, imgsz = load_inference_model(self.model_path, device=str(self.device))
         self.set_model(model, names=names, imgsz=imgsz)
 
-    def set_model(self, model: Any, names: list[str] | None = None, imgsz: int | None = None, **kwargs: Any) -> None:
+    def set_model(
+        self, model: Any, names: list[str] | None = None, imgsz: int | None = None, **kwargs: Any
+    ) -> None:
         """Use an already loaded eval-mode lrnet model (`(B, 3, H, W) -> (B, A, 4 + nc)`)."""
         self.model = model
         nc = int(model.nc)
@@ -100,9 +102,13 @@ class LrnetDetectionModel(DetectionModel):
                     continue
                 preds.append(
                     ObjectPrediction(
-                        bbox=[max(0.0, x1), max(0.0, y1), x2, y2], category_id=int(cls), score=float(score),
-                        category_name=self.category_mapping[str(int(cls))], shift_amount=shift, full_shape=full,
-                    )  # fmt: skip
+                        bbox=[max(0.0, x1), max(0.0, y1), x2, y2],
+                        category_id=int(cls),
+                        score=float(score),
+                        category_name=self.category_mapping[str(int(cls))],
+                        shift_amount=shift,
+                        full_shape=full,
+                    )
                 )
             per_image.append(preds)
         self._object_prediction_list_per_image = per_image

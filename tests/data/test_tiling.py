@@ -33,7 +33,9 @@ def _visible(box, win):
 @pytest.fixture(scope="module")
 def tiled(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiled") / "set"
-    job = TileJob(str(DEEPFOREST), str(out), tile=512, overlap=0.2, min_visible=0.5, keep_empty=1.0, verbose=False)
+    job = TileJob(
+        str(DEEPFOREST), str(out), tile=512, overlap=0.2, min_visible=0.5, keep_empty=1.0, verbose=False
+    )
     return out, tile_dataset(job)["train"]
 
 
@@ -53,7 +55,7 @@ def test_tiles_keep_every_box_once_and_map_back_within_1px(tiled):
         assert t["file"].startswith(f"{Path(r.im_file).stem}_{x0}_{y0}_{x1}_{y1}.")  # SAHI slice name
         got = labels[t["file"]]
         assert (got.width, got.height) == (x1 - x0, y1 - y0)
-        mapped = got.boxes.astype(np.float64) + [x0, y0, x0, y0]
+        mapped = got.boxes.astype(np.float64) + np.array([x0, y0, x0, y0])
         want = [
             (k, [max(b[0], x0), max(b[1], y0), min(b[2], x1), min(b[3], y1)])
             for k, b in enumerate(r.boxes.tolist())
@@ -112,11 +114,13 @@ def test_scale_and_cut_as_ignore(tmp_path):
     assert c["empty_kept"] == 0 and c["tiles"] > 0
     tiles = json.loads((out / "tiles_train.json").read_text())["tiles"]
     t = next(t for t in tiles if t["window"][0] > 0)
-    x0, y0, x1, y1 = t["window"]
+    x0, y0, x1, _ = t["window"]
     assert abs((x1 - x0) - 640) <= 1  # 320 px of the half-size image = 640 source px
     tiled = load_dataset_source(out / "data.yaml", "train", verbose=False)
     assert sum(len(r.ignore) for r in tiled.records) > 0  # cut boxes became ignore regions
-    src = {Path(r.im_file).resolve(): r for r in load_dataset_source(DEEPFOREST, "train", verbose=False).records}
+    src = {
+        Path(r.im_file).resolve(): r for r in load_dataset_source(DEEPFOREST, "train", verbose=False).records
+    }
     r = src[Path(t["source"]).resolve()]
     got = next(g for g in tiled.records if Path(g.im_file).name == t["file"])
     for b in got.boxes.astype(np.float64) / 0.5 + [x0, y0, x0, y0]:
@@ -125,8 +129,9 @@ def test_scale_and_cut_as_ignore(tmp_path):
 
 def test_tile_labels_hand_worked():
     boxes = np.array([[90, 10, 110, 30], [10, 10, 20, 20]], float)  # first box half in each tile
-    tiles = tile_labels(boxes, np.array([0, 1]), np.array([[0, 50, 150, 60]]), [(0, 0, 100, 100), (100, 0, 200, 100)],
-                        min_visible=0.6, cut_as_ignore=True)  # fmt: skip
+    windows = [(0, 0, 100, 100), (100, 0, 200, 100)]
+    ignore = np.array([[0, 50, 150, 60]])
+    tiles = tile_labels(boxes, np.array([0, 1]), ignore, windows, min_visible=0.6, cut_as_ignore=True)
     assert tiles[0].boxes.tolist() == [[10, 10, 20, 20]] and tiles[0].cls.tolist() == [1]
     assert tiles[0].ignore.tolist() == [[0, 50, 100, 60], [90, 10, 100, 30]]
     assert tiles[1].boxes.shape == (0, 4) and tiles[1].ignore.tolist() == [[0, 50, 50, 60], [0, 10, 10, 30]]
@@ -172,7 +177,8 @@ def test_refuses_non_empty_output_and_missing_source(tmp_path, tiled):
 
 def test_cli_bad_value_is_one_line_exit_2(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "lrnet.cli", "data", "tile", str(tmp_path), str(tmp_path / "o"), "--overlap", "1.5"],
+        [sys.executable, "-m", "lrnet.cli", "data", "tile", str(tmp_path), str(tmp_path / "o"),
+         "--overlap", "1.5"],
         cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "overlap=1.5" in r.stderr

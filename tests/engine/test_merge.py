@@ -79,8 +79,8 @@ def random_dets(n, seed, span=200.0, classes=3):
     wh = rng.uniform(2, 40, (n, 2))
     # near-duplicates, as overlapping tiles produce them
     dup = rng.integers(0, n, n // 3)
-    xy[-len(dup):] = xy[dup] + rng.normal(0, 2, (len(dup), 2))
-    wh[-len(dup):] = wh[dup] * rng.uniform(0.6, 1.2, (len(dup), 1))
+    xy[-len(dup) :] = xy[dup] + rng.normal(0, 2, (len(dup), 2))
+    wh[-len(dup) :] = wh[dup] * rng.uniform(0.6, 1.2, (len(dup), 1))
     scores = np.round(rng.uniform(0, 1, n), 2)  # rounded: many equal scores exercise the tie-break
     cls = rng.integers(0, classes, n)
     return np.column_stack([xy, xy + wh, scores, cls])

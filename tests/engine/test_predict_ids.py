@@ -46,7 +46,18 @@ def _predictions(root: Path, name: str) -> list[dict]:
 @pytest.mark.parametrize("how", ["dataset", "id-map"])
 def test_predict_save_json_is_scored_by_eval_json(coco_set, how):
     root, gt, weights = coco_set
-    args = ["predict", "--weights", str(weights), "--save-json", "--conf", "0.001", "--project", "runs", "--name", how]
+    args = [
+        "predict",
+        "--weights",
+        str(weights),
+        "--save-json",
+        "--conf",
+        "0.001",
+        "--project",
+        "runs",
+        "--name",
+        how,
+    ]
     if how == "dataset":
         args += ["--source", str(gt)]
     else:
@@ -66,14 +77,19 @@ def test_plain_name_map_and_hostile_maps(tmp_path):
     good.write_text(json.dumps({"a.jpg": 3, "dir/b.jpg": 4}))
     ids = load_id_map(good)
     assert ids.image_id("/x/b.jpg") == 4 and ids.category_id(2) == 2
-    with pytest.raises(DataError, match="c.jpg"):
+    with pytest.raises(DataError, match=r"c\.jpg"):
         ids.image_id("c.jpg")
-    with pytest.raises(InputFileNotFoundError, match="nope.json"):
+    with pytest.raises(InputFileNotFoundError, match=r"nope\.json"):
         load_id_map(tmp_path / "nope.json")
-    for text, word in (("{not json", "not valid JSON"), ('{"a.jpg": "x"}', "integer ids"), ("[]", "integer ids"),
-                       ('{"images": [{"file_name": "a.jpg"}]}', "lacks a valid id"),
-                       ('{"images": [{"id": 1, "file_name": "a/x.jpg"}, {"id": 2, "file_name": "b/x.jpg"}]}',
-                        "two images are named")):  # fmt: skip
+    two = '{"images": [{"id": 1, "file_name": "a/x.jpg"}, {"id": 2, "file_name": "b/x.jpg"}]}'
+    cases = (
+        ("{not json", "not valid JSON"),
+        ('{"a.jpg": "x"}', "integer ids"),
+        ("[]", "integer ids"),
+        ('{"images": [{"file_name": "a.jpg"}]}', "lacks a valid id"),
+        (two, "two images are named"),
+    )
+    for text, word in cases:
         bad = tmp_path / "bad.json"
         bad.write_text(text)
         with pytest.raises(DataError, match=word):
@@ -83,7 +99,16 @@ def test_plain_name_map_and_hostile_maps(tmp_path):
 def test_class_count_mismatch_and_cli_error(coco_set, tmp_path):
     root, gt, _ = coco_set
     weights = make_checkpoint(tmp_path / "w2.pt", nc=2, imgsz=64)
-    r = _cli("predict", "--weights", str(weights), "--source", str(gt), "--save-json", "--project", str(tmp_path),
-             cwd=root)  # fmt: skip
+    args = [
+        "predict",
+        "--weights",
+        str(weights),
+        "--source",
+        str(gt),
+        "--save-json",
+        "--project",
+        str(tmp_path),
+    ]
+    r = _cli(*args, cwd=root)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "2 classes" in r.stderr
     assert is_dataset(gt) and not is_dataset(root / "images" / "val")

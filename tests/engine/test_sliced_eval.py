@@ -37,7 +37,9 @@ def gt_tile_detections(record, window) -> torch.Tensor:
     """The gt boxes seen by one tile: clipped to it, in tile pixels, score 1 (any visible part counts)."""
     x0, y0, x1, y1 = window
     b = record.boxes.astype(np.float64)
-    clipped = np.column_stack([b[:, 0].clip(x0, x1), b[:, 1].clip(y0, y1), b[:, 2].clip(x0, x1), b[:, 3].clip(y0, y1)])
+    clipped = np.column_stack(
+        [b[:, 0].clip(x0, x1), b[:, 1].clip(y0, y1), b[:, 2].clip(x0, x1), b[:, 3].clip(y0, y1)]
+    )
     seen = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     rows = np.column_stack([clipped - [x0, y0, x0, y0], np.ones(len(b)), record.cls])[seen]
     return torch.from_numpy(rows).float()
@@ -57,7 +59,13 @@ def test_perfect_detector_tile_by_tile_scores_ap_1(forest, postprocess):
         per_tile = [gt_tile_detections(r, w) for w in windows]
         n_border += sum(len(t) for t in per_tile) - len(r.boxes)  # boxes seen by more than one tile
         merged = merge_tiles(
-            per_tile, windows, (r.height, r.width), postprocess=postprocess, match="ios", iou=0.5, max_det=1500
+            per_tile,
+            windows,
+            (r.height, r.width),
+            postprocess=postprocess,
+            match="ios",
+            iou=0.5,
+            max_det=1500,
         )
         n_merged += len(merged)
         predictions += detections_to_coco(merged, r.image_id, forest.category_ids)

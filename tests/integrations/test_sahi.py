@@ -25,7 +25,9 @@ from test_merge import random_dets  # noqa: E402
 def _sahi_merge(dets: np.ndarray, kind: str, metric: str, agnostic: bool) -> np.ndarray:
     cls = {"nms": NMSPostprocess, "nmm": NMMPostprocess, "greedy-nmm": GreedyNMMPostprocess}[kind]
     preds = [
-        ObjectPrediction(bbox=list(r[:4]), category_id=int(r[5]), score=float(r[4]), category_name=str(int(r[5])))
+        ObjectPrediction(
+            bbox=list(r[:4]), category_id=int(r[5]), score=float(r[4]), category_name=str(int(r[5]))
+        )
         for r in dets
     ]
     out = cls(match_threshold=0.5, match_metric=metric.upper(), class_agnostic=agnostic)(preds)
@@ -55,7 +57,9 @@ def test_adapter_standard_and_sliced_prediction(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8)
     got = get_prediction(rgb, model).object_prediction_list
     net, names, imgsz = load_inference_model(weights)
-    want = Predictor(net, imgsz=imgsz, conf=0.001, max_det=20).predict_image(np.ascontiguousarray(rgb[:, :, ::-1]))
+    want = Predictor(net, imgsz=imgsz, conf=0.001, max_det=20).predict_image(
+        np.ascontiguousarray(rgb[:, :, ::-1])
+    )
     assert len(got) == len(want) > 0
     boxes = torch.tensor([p.bbox.to_xyxy() for p in got], dtype=torch.float64)
     assert torch.allclose(boxes, want[:, :4].double().clamp(min=0), atol=1e-3)

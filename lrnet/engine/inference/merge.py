@@ -150,7 +150,9 @@ def candidate_pairs(
     s_lo, s_hi = np.maximum(s_lo, 0), np.minimum(s_hi, n_strips - 1)
     counts = np.maximum(s_hi - s_lo + 1, 0).ravel()
     q = np.repeat(np.arange(counts.size), counts)  # (box, bucket) of each strip query
-    q_strip = np.arange(q.size) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(s_lo.ravel(), counts)
+    q_strip = (
+        np.arange(q.size) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(s_lo.ravel(), counts)
+    )
     q_box, q_bucket = q // nb, q % nb
     # x: a pair is found from its box with the smaller x1 (stable position), among boxes with x1 < x2_i
     x_order = np.argsort(x1, kind="stable")
@@ -172,7 +174,10 @@ def candidate_pairs(
         stop = max(int(np.searchsorted(cum, cum[start] + PAIR_CHUNK, side="right")) - 1, start + 1)
         c = cnt[start:stop]
         src = np.repeat(q_box[start:stop], c)
-        dst = members[np.arange(int(cum[stop] - cum[start])) + np.repeat(lo[start:stop] - (cum[start:stop] - cum[start]), c)]
+        dst = members[
+            np.arange(int(cum[stop] - cum[start]))
+            + np.repeat(lo[start:stop] - (cum[start:stop] - cum[start]), c)
+        ]
         hit = (y1[dst] < y2[src]) & (y2[dst] > y1[src]) & (x1[dst] < x2[src])
         firsts.append(src[hit])
         seconds.append(dst[hit])
@@ -237,7 +242,9 @@ def greedy_keep(n: int, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
     return state == 1
 
 
-def _min_parent(n: int, upper: np.ndarray, lower: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+def _min_parent(
+    n: int, upper: np.ndarray, lower: np.ndarray, allowed: np.ndarray | None = None
+) -> np.ndarray:
     """For each rank, the best rank among its matches of better rank (limited to `allowed`), else itself."""
     parent = np.arange(n)
     if allowed is not None:
@@ -274,7 +281,9 @@ def _merge_groups(
         cur = merged[g]
         hit = metric.fn(cur, boxes[m]) >= threshold
         g, m, cur = g[hit], m[hit], cur[hit]
-        merged[g] = np.concatenate([np.minimum(cur[:, :2], boxes[m, :2]), np.maximum(cur[:, 2:], boxes[m, 2:])], 1)
+        merged[g] = np.concatenate(
+            [np.minimum(cur[:, :2], boxes[m, :2]), np.maximum(cur[:, 2:], boxes[m, 2:])], 1
+        )
     return merged
 
 
@@ -293,7 +302,9 @@ def merge_predictions(
     """
     postprocess = str(postprocess).lower().replace("_", "-")
     if postprocess not in POSTPROCESS_TYPES:
-        raise ConfigError(f"postprocess={postprocess!r} is unknown; use one of {', '.join(POSTPROCESS_TYPES)}")
+        raise ConfigError(
+            f"postprocess={postprocess!r} is unknown; use one of {', '.join(POSTPROCESS_TYPES)}"
+        )
     metric = get_match_metric(match_metric)
     if not (isinstance(threshold, int | float) and 0.0 <= float(threshold) <= 1.0):
         raise ConfigError(f"merge threshold={threshold!r} must be in [0, 1]; e.g. 0.5")

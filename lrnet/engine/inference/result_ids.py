@@ -73,7 +73,9 @@ def load_id_map(path: str | Path) -> ResultIds:
     """Read an id map file (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
-        raise InputFileNotFoundError(f"image id map {path} does not exist; give a COCO JSON or a name -> id JSON")
+        raise InputFileNotFoundError(
+            f"image id map {path} does not exist; give a COCO JSON or a name -> id JSON"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -85,12 +87,15 @@ def load_id_map(path: str | Path) -> ResultIds:
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{path}: a COCO image or category lacks a valid id/file_name ({e})") from e
         return ResultIds(_unique_names(pairs, str(path)), cats or None, str(path))
-    if isinstance(data, dict) and data and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in data.values()
+    if (
+        isinstance(data, dict)
+        and data
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in data.values())
     ):
         return ResultIds(_unique_names([(str(k), v) for k, v in data.items()], str(path)), None, str(path))
     raise DataError(
-        f"{path}: expected a COCO JSON (with 'images') or a non-empty object mapping file names to integer ids"
+        f"{path}: expected a COCO JSON (with 'images') or a non-empty object mapping file names to "
+        "integer ids"
     )
 
 

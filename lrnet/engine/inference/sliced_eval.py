@@ -65,12 +65,15 @@ class SliceConfig:
         return n + (1 if self.full_image and n > 1 else 0)
 
 
-def sliced_detections(predictor: Predictor, img: Any, cfg: SliceConfig, protocol: str = "aitod") -> torch.Tensor:
+def sliced_detections(
+    predictor: Predictor, img: Any, cfg: SliceConfig, protocol: str = "aitod"
+) -> torch.Tensor:
     """Merged detections (n, 6) of one BGR image predicted tile by tile."""
     return predictor.predict_sliced(
         img, slice_size=cfg.slice_size, overlap=cfg.overlap, full_image=cfg.full_image,
         merge_iou=cfg.merge_threshold, edge_margin=cfg.edge_margin, match=cfg.match_metric,
-        postprocess=cfg.postprocess, class_agnostic=cfg.class_agnostic, merge_max_det=cfg.merged_limit(protocol),
+        postprocess=cfg.postprocess, class_agnostic=cfg.class_agnostic,
+        merge_max_det=cfg.merged_limit(protocol),
     )  # fmt: skip
 
 
@@ -103,7 +106,9 @@ def evaluate_sliced(
             dets = dets.clone()
             dets[:, [0, 2]] *= r.width / w
             dets[:, [1, 3]] *= r.height / h
-        predictions.extend(detections_to_coco(dets, int(r.image_id), category_ids, ori_shape=(r.height, r.width)))
+        predictions.extend(
+            detections_to_coco(dets, int(r.image_id), category_ids, ori_shape=(r.height, r.width))
+        )
         tiles += cfg.tiles_per_image(h, w)
         images += 1
     if not images:
