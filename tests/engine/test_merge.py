@@ -187,3 +187,20 @@ def test_registered_metric_is_used_and_bad_options_raise():
     with pytest.raises(ConfigError, match=r"\(3, 4\)"):
         merge_predictions(np.zeros((3, 4)))
     assert get_match_metric("IOS").name == "ios"
+
+
+def test_metric_with_reach_matches_boxes_that_do_not_touch():
+    from lrnet.engine.inference import merge
+
+    @register_match_metric("test-centre-8px", reach=lambda boxes, t: np.full(len(boxes), 8.0))
+    def centre(a, b):
+        ca, cb = (a[:, :2] + a[:, 2:]) / 2, (b[:, :2] + b[:, 2:]) / 2
+        return np.clip(1 - np.linalg.norm(ca - cb, axis=1) / 8, 0, 1)
+
+    try:
+        dets = np.array([[0, 0, 4, 4, 0.9, 0], [6, 0, 10, 4, 0.8, 0], [40, 0, 44, 4, 0.7, 0]], float)
+        assert len(merge_predictions(dets, "nms", "iou", 0.1)) == 3  # disjoint: iou never matches
+        out = merge_predictions(dets, "nms", "test-centre-8px", 0.2)  # centres 6 px apart: 0.25 >= 0.2
+        assert out[:, 4].tolist() == [0.9, 0.7]
+    finally:
+        merge._METRICS.pop("test-centre-8px")
