@@ -182,3 +182,21 @@ def test_cli_bad_value_is_one_line_exit_2(tmp_path):
         cwd=REPO, capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "overlap=1.5" in r.stderr
+
+
+@needs_data
+def test_tiled_set_trains_with_lrnet_train(tmp_path):
+    from lrnet.engine.training.trainer import train
+
+    voc = tmp_path / "voc"  # the two 400 x 400 images
+    for sub in ("Annotations", "JPEGImages"):
+        (voc / sub).mkdir(parents=True)
+    for stem in ("OSBS_029", "SOAP_061"):
+        (voc / "Annotations" / f"{stem}.xml").symlink_to(DEEPFOREST / "Annotations" / f"{stem}.xml")
+        (voc / "JPEGImages" / f"{stem}.jpg").symlink_to(DEEPFOREST / "JPEGImages" / f"{stem}.jpg")
+    tile_dataset(TileJob(str(voc), str(tmp_path / "tiles"), splits=["train"], tile=160, verbose=False))
+    run = train(
+        model="yolov8n", data=str(tmp_path / "tiles" / "data.yaml"), epochs=1, imgsz=64, batch=8,
+        workers=0, device="cpu", val=False, plots=False, project=str(tmp_path), name="t",
+    )  # fmt: skip
+    assert (run.save_dir / "weights" / "last.pt").is_file()
