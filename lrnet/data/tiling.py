@@ -113,7 +113,8 @@ def tile_labels(
     for win in windows:
         clipped, visible = _clip(boxes, win)
         keep = (visible > 0) & (visible >= min_visible)
-        regions = [_clip(ignore, win)[0][_clip(ignore, win)[1] > 0]]
+        ign_clipped, ign_visible = _clip(ignore, win)
+        regions = [ign_clipped[ign_visible > 0]]
         if cut_as_ignore:
             regions.append(clipped[(visible > 0) & ~keep])
         out.append(

@@ -86,7 +86,8 @@ def nms_ios(
     """Class-aware greedy NMS where a box is suppressed by a higher-scoring one of its class when
     intersection / (smaller area) > threshold and the two areas differ by at most 1 / min_area_ratio
     (so that one large box cannot swallow every small object inside it). Returns kept indices,
-    score descending."""
+    score descending. The pre-`merge.py` path (a Python loop over pairs), kept as the reference
+    that benchmarks/bench_merge.py compares against; sliced prediction uses `merge_detections`."""
     order = scores.argsort(descending=True, stable=True)
     keep = []
     for c in classes[order].unique():
