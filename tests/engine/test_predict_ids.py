@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lrnet.cli import main
 from lrnet.engine.inference.result_ids import is_dataset, load_id_map
 from lrnet.errors import DataError, InputFileNotFoundError
 
@@ -20,6 +21,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lrnet.cli", *argv], cwd=cwd, capture_output=True, text=True)
+
+
+def _main(*argv: str, cwd: Path, capsys, monkeypatch) -> tuple[int, str, str]:
+    """The CLI in process (faster than a subprocess): exit code, stdout, stderr."""
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +54,7 @@ def _predictions(root: Path, name: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("how", ["dataset", "id-map"])
-def test_predict_save_json_is_scored_by_eval_json(coco_set, how):
+def test_predict_save_json_is_scored_by_eval_json(coco_set, how, capsys, monkeypatch):
     root, gt, weights = coco_set
     args = [
         "predict",
@@ -62,14 +72,17 @@ def test_predict_save_json_is_scored_by_eval_json(coco_set, how):
         args += ["--source", str(gt)]
     else:
         args += ["--source", str(root / "images" / "val"), "--image-ids", str(gt)]
-    r = _cli(*args, cwd=root)
-    assert r.returncode == 0, r.stderr
+    code, _, err = _main(*args, cwd=root, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
     preds = _predictions(root, how)
     assert preds and {p["image_id"] for p in preds} <= {101, 102, 103}
     assert {p["category_id"] for p in preds} <= {5, 7, 9}
-    r = _cli("eval-json", str(gt), str(root / "runs" / how / "predictions.json"), "--json", cwd=root)
-    assert r.returncode == 0, r.stderr
-    assert "AP50" in json.loads(r.stdout)
+    dt = str(root / "runs" / how / "predictions.json")
+    code, out, err = _main(
+        "eval-json", str(gt), dt, "--json", cwd=root, capsys=capsys, monkeypatch=monkeypatch
+    )
+    assert code == 0, err
+    assert "AP50" in json.loads(out)
 
 
 def test_plain_name_map_and_hostile_maps(tmp_path):
