@@ -30,6 +30,7 @@ CASES: dict[tuple[str, ...], list[str] | None] = {
     ("data", "synth"): ["--out", "{tmp}/synth", "--train", "1", "--val", "1", "--classes", "99"],
     ("data", "convert"): ["--from", "coco", "--to", "yolo", f"{{tmp}}/{MISSING}.json", "{tmp}/conv"],
     ("data", "stats"): [f"{{tmp}}/{MISSING}.yaml"],
+    ("data", "tile"): [f"{{tmp}}/{MISSING}", "{tmp}/tiled"],
     ("data", "formats"): None,
     ("train",): ["--resume", f"{{tmp}}/{MISSING}/last.pt", "--device", "cpu"],
     ("val",): ["--weights", f"{{tmp}}/{MISSING}.pt", "--data", f"{{tmp}}/{MISSING}.yaml"],

@@ -1,4 +1,4 @@
-"""`lrnet data synth|convert|stats|formats`: make, convert and inspect detection data sets."""
+"""`lrnet data synth|convert|tile|stats|formats`: make, convert and inspect detection data sets."""
 
 from __future__ import annotations
 
@@ -72,6 +72,22 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="PNG plot path (default: runs/stats/<data stem>_<split>.png)")
     p.set_defaults(func=_stats)
 
+    p = sub.add_parser(
+        "tile", help="cut a data set of large images into a tiled YOLO + COCO data set (SAHI slice names)"
+    )
+    p.add_argument("src", help="data YAML, data folder, COCO JSON, VisDrone split or VOC root")
+    p.add_argument(
+        "out", help="output folder (images/, labels/, data.yaml, <split>.json, tiles_<split>.json)"
+    )
+    p.add_argument("--split", nargs="+", default=["train"], help="split(s) to tile (default: train)")
+    p.add_argument("--tile", type=int, default=640, help="tile side in pixels (after --scale)")
+    p.add_argument("--overlap", type=float, default=0.2, help="overlap of neighbouring tiles, fraction")
+    p.add_argument("--scale", type=float, default=1.0, help="resize images by this factor before tiling")
+    p.add_argument("--min-visible", type=float, default=0.5, help="keep a cut box when this much is inside")
+    p.add_argument("--keep-empty", type=float, default=0.1, help="fraction of empty tiles kept as negatives")
+    p.add_argument("--cut-as-ignore", action="store_true", help="write dropped cut boxes as ignore regions")
+    p.set_defaults(func=_tile)
+
     p = sub.add_parser("formats", help="list the registered data formats and their data YAML keys")
     p.set_defaults(func=_formats)
 
@@ -110,6 +126,23 @@ def _stats(args: argparse.Namespace) -> int:
     print(format_stats(stats))
     png = args.out or default_plot_path(args.data, args.split)
     print(f"plot: {plot_stats(stats, png, title=f'{args.data} [{args.split}]')}")
+    return 0
+
+
+def _tile(args: argparse.Namespace) -> int:
+    from lrnet.data.tiling import TileJob, tile_dataset
+
+    job = TileJob(
+        src=args.src, out=args.out, splits=args.split, tile=args.tile, overlap=args.overlap,
+        scale=args.scale, min_visible=args.min_visible, keep_empty=args.keep_empty,
+        cut_as_ignore=args.cut_as_ignore,
+    )  # fmt: skip
+    for split, c in tile_dataset(job).items():
+        print(
+            f"{split}: {c['images']} images -> {c['tiles']} tiles ({c['empty_kept']} empty kept, "
+            f"{c['empty_dropped']} dropped), {c['boxes']} boxes; {c['data_yaml']}, {c['coco_json']}, "
+            f"{c['tiles_json']}"
+        )
     return 0
 
 

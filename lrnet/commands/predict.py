@@ -1,8 +1,10 @@
 """`lrnet predict`: detect objects in images, folders, globs or videos and write annotated results.
 
 Writes to runs/predict/<name>/: annotated images (or videos), `labels/<stem>.txt` (YOLO rows
-`cls cx cy w h score`, normalised) with --save-txt, `predictions.json` (COCO results: image_id is
-the running index of the image, category_id the class index) with --save-json. `--compare W1 W2 ...`
+`cls cx cy w h score`, normalised) with --save-txt, `predictions.json` (COCO results) with
+--save-json: when --source is a data set (data YAML, COCO JSON, VOC root, ...) or --image-ids gives
+a COCO JSON, image_id and category_id are the data set's, so `lrnet eval-json` scores the file;
+otherwise image_id is the running index of the image and category_id the class index. `--compare W1 W2 ...`
 draws each model's detections side by side on the same images (the paper's Fig. 14). `--slice N`
 tiles large images (SAHI-style sliced inference). Images that cannot be decoded are skipped with a
 warning and counted.
@@ -34,6 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--merge-iou", type=float, default=0.5, help="with --slice: threshold merging tiles")
     parser.add_argument("--save-txt", action="store_true")
     parser.add_argument("--save-json", action="store_true")
+    parser.add_argument(
+        "--image-ids", default="", metavar="JSON",
+        help="with --save-json: COCO JSON (or file name -> id JSON) giving image and category ids",
+    )  # fmt: skip
+    parser.add_argument("--split", default="val", help="split to predict when --source is a data set")
+    parser.add_argument("--merge", choices=["nms", "nmm", "greedy-nmm"], default="nms", help="with --slice")
+    parser.add_argument("--merge-metric", default="ios", help="with --slice: ios or iou")
+    parser.add_argument(
+        "--merged-max-det", type=int, default=None, help="with --slice: per image (default 1500)"
+    )
     parser.add_argument("--no-labels", action="store_true", help="draw boxes only")
     parser.add_argument("--project", default="runs/predict")
     parser.add_argument("--name", default="exp")
@@ -64,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         slice_size=args.slice, overlap=args.overlap, full_image=not args.no_full_image,
         merge_iou=args.merge_iou, save_txt=args.save_txt, save_json=args.save_json,
         draw_labels=not args.no_labels, project=args.project, name=args.name, exist_ok=args.exist_ok,
+        image_ids=args.image_ids, split=args.split, merge=args.merge, merge_metric=args.merge_metric,
+        merged_max_det=args.merged_max_det,
     )  # fmt: skip
     summary = run_predict(job)
     names = summary.get("skipped_files", [])[:3]

@@ -1,7 +1,9 @@
 """`lrnet val`: evaluate a checkpoint (or exported .onnx) on a data split under the AI-TOD or COCO protocol.
 
 Prints AP, AP50, AP75 and the per-size APs, parameters and GFLOPs, and ms per image (pre-process,
-inference, NMS); writes `pr_curve.png`, `predictions.json` (COCO results) and `metrics.json`.
+inference, NMS); `--slice N` predicts every full image tile by tile and merges (sliced evaluation,
+reporting tiles and seconds per image; `--max-det` then applies per tile); writes `pr_curve.png`,
+`predictions.json` (COCO results) and `metrics.json`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--per-class", action="store_true", help="print the AP of every class")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    sliced = parser.add_argument_group("sliced evaluation (large images, tile by tile)")
+    sliced.add_argument(
+        "--slice", type=int, default=0, metavar="N", help="predict N x N tiles of each full image"
+    )
+    sliced.add_argument("--overlap", type=float, default=0.2, help="tile overlap fraction")
+    sliced.add_argument("--slice-full", action="store_true", help="also run the whole image, resized")
+    sliced.add_argument("--merge", choices=["nms", "nmm", "greedy-nmm"], default="nms", help="tile merging")
+    sliced.add_argument("--merge-metric", default="ios", help="match metric of the merge: ios or iou")
+    sliced.add_argument("--merge-iou", type=float, default=0.5, help="match threshold of the merge")
+    sliced.add_argument("--merge-agnostic", action="store_true", help="merge across classes")
+    sliced.add_argument(
+        "--merged-max-det",
+        type=int,
+        default=None,
+        help="detections kept per merged image (default: --max-det's default)",
+    )
     parser.add_argument("--project", default="runs/val")
     parser.add_argument("--name", default="exp")
     parser.add_argument("--exist-ok", action="store_true")
@@ -44,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weights, data=args.data, split=args.split, protocol=args.protocol, imgsz=args.imgsz,
         batch=args.batch, conf=args.conf, iou=args.iou, max_det=args.max_det, device=args.device,
         half=args.half, workers=args.workers, project=args.project, name=args.name,
-        exist_ok=args.exist_ok, verbose=not args.json,
+        exist_ok=args.exist_ok, verbose=not args.json, slice_size=args.slice,
+        overlap=args.overlap, slice_full=args.slice_full, merge=args.merge, merge_metric=args.merge_metric,
+        merge_iou=args.merge_iou, merge_agnostic=args.merge_agnostic, merged_max_det=args.merged_max_det,
     )  # fmt: skip
     summary = run_validation(job)
     print(json.dumps(summary) if args.json else format_report(summary, per_class=args.per_class))

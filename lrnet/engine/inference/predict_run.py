@@ -14,12 +14,14 @@ import torch
 from tqdm import tqdm
 
 from lrnet.engine.inference.drawing import draw_detections, side_by_side
+from lrnet.engine.inference.merge import POSTPROCESS_TYPES, get_match_metric
 from lrnet.engine.inference.predictor import Predictor, inference_imgsz, load_inference_model
+from lrnet.engine.inference.result_ids import ResultIds, dataset_images, is_dataset, load_id_map
 from lrnet.engine.inference.sources import iter_source_files, iter_video_frames, output_stems, read_image
 from lrnet.engine.run_dir import next_run_dir
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import refuse_overwriting_inputs, write_image_atomic, write_text_atomic
-from lrnet.schema import Range, Rule, check_rules
+from lrnet.schema import Choice, Range, Rule, check_rules
 
 # Annotated images keep these suffixes; any other image is written as PNG.
 WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -33,8 +35,10 @@ PREDICT_RULES: dict[str, Rule] = {
     "max_det": Range(1, 100_000),
     "batch": Range(1, 4096),
     "slice_size": Range(0, 32_768),
-    "overlap": Range(0, 1, hi_open=True),
-    "merge_iou": Range(0, 1),
+    "overlap": Range(0, 1, hi_open=True, example=0.2),
+    "merge": Choice(POSTPROCESS_TYPES),
+    "merge_iou": Range(0, 1, example=0.5),
+    "merged_max_det": Range(0, 1_000_000),
 }
 
 
@@ -60,6 +64,11 @@ class PredictJob:
     merge_iou: float = 0.5
     save_txt: bool = False
     save_json: bool = False
+    image_ids: str = ""
+    split: str = "val"
+    merge: str = "nms"
+    merge_metric: str = "ios"
+    merged_max_det: int | None = None
     draw_labels: bool = True
     project: str = "runs/predict"
     name: str = "exp"
@@ -73,9 +82,8 @@ class PredictJob:
                 f"{len(self.titles)} panel titles {self.titles} for {len(self.weights)} weights files; "
                 "give one title per weights file"
             )
-        if self.slice_size < 0:
-            raise ConfigError(f"slice_size={self.slice_size} must be >= 0 (0 disables sliced inference)")
         check_rules(self, PREDICT_RULES)
+        get_match_metric(self.merge_metric)
 
 
 def yolo_label_lines(dets: torch.Tensor, image_hw: tuple[int, int]) -> list[str]:
@@ -104,7 +112,10 @@ class _Model:
     def detect(self, img: np.ndarray) -> torch.Tensor:
         j = self.job
         if j.slice_size:
-            return self.predictor.predict_sliced(img, j.slice_size, j.overlap, j.full_image, j.merge_iou)
+            return self.predictor.predict_sliced(
+                img, j.slice_size, j.overlap, j.full_image, j.merge_iou, match=j.merge_metric,
+                postprocess=j.merge, merge_max_det=j.merged_max_det,
+            )  # fmt: skip
         return self.predictor.predict_image(img)
 
 
@@ -112,7 +123,17 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
     """Run the job; returns counts (images, frames, detections, skipped) and `save_dir`."""
     models = [_Model(w, job) for w in job.weights]
     titles = job.titles or [Path(w).stem for w in job.weights]
-    images, videos = iter_source_files(job.source)
+    ids: ResultIds | None = None
+    if is_dataset(job.source):  # a data set: its own image and category ids
+        images, ids = dataset_images(job.source, job.split)
+        videos: list[Path] = []
+    else:
+        images, videos = iter_source_files(job.source)
+    if job.image_ids:
+        ids = load_id_map(job.image_ids)
+    if ids is not None:
+        for m, w in zip(models, job.weights):
+            ids.check_classes(len(m.names) if m.names else int(m.predictor.model.nc), w)
     save_dir = next_run_dir(job.project, job.name, job.exist_ok)
     if job.save_txt:
         (save_dir / "labels").mkdir(exist_ok=True)
@@ -136,7 +157,7 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
                     entry = {
                         "image_id": image_id,
                         "file_name": stem,
-                        "category_id": int(cls),
+                        "category_id": ids.category_id(int(cls)) if ids else int(cls),
                         "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
                         "score": round(score, 5),
                     }
@@ -156,7 +177,7 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
             counts["skipped"] += 1
             skipped.append(str(path))
             continue
-        out = handle(img, out_stem, image_id)
+        out = handle(img, out_stem, ids.image_id(path) if ids else image_id)
         image_id += 1
         counts["images"] += 1
         suffix = path.suffix if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"

@@ -19,9 +19,10 @@ from lrnet.data.augment import letterbox
 from lrnet.engine.device import select_device
 from lrnet.engine.imgsz import check_imgsz
 from lrnet.engine.inference.onnx_backend import OnnxModel
-from lrnet.engine.inference.slicing import cut_flags, merge_detections, slice_windows
+from lrnet.engine.inference.slicing import merge_tiles, slice_windows
 from lrnet.engine.training.checkpoint import load_checkpoint, load_model
 from lrnet.errors import ExportError
+from lrnet.eval.coco_metrics import default_max_det
 from lrnet.ops import postprocess, scale_boxes
 
 
@@ -141,27 +142,24 @@ class Predictor:
         merge_iou: float = 0.5,
         edge_margin: float = 2.0,
         match: str = "ios",
+        postprocess: str = "nms",
+        class_agnostic: bool = False,
+        merge_max_det: int | None = None,
     ) -> torch.Tensor:
-        """Tile `img` into overlapping `slice_size` windows, predict every tile (plus the whole image,
-        resized, when `full_image`), shift boxes to image pixels and merge (`merge_detections`)."""
+        """Tile `img` into overlapping `slice_size` windows, predict every tile (at most `max_det`
+        each, plus the whole image, resized, when `full_image`), shift boxes to image pixels and merge
+        (`merge_detections`: `postprocess`, `match` metric, threshold `merge_iou`). The merged image
+        keeps at most `merge_max_det` rows (None: `lrnet.eval.default_max_det("aitod")`, 1500)."""
         h, w = img.shape[:2]
         windows = slice_windows(h, w, slice_size, overlap)
         tiles = [img[y0:y1, x0:x1] for x0, y0, x1, y1 in windows]
         per_tile = self.predict_batch(tiles)
-        all_dets, all_cut = [], []
-        for (x0, y0, x1, y1), det in zip(windows, per_tile):
-            det = det.clone()
-            det[:, [0, 2]] += x0
-            det[:, [1, 3]] += y0
-            all_dets.append(det)
-            all_cut.append(cut_flags(det[:, :4], (x0, y0, x1, y1), (h, w), edge_margin))
-        if full_image and len(windows) > 1:
-            det = self.predict_image(img)
-            all_dets.append(det)
-            all_cut.append(torch.zeros(det.shape[0], dtype=torch.bool))
+        full = self.predict_image(img) if full_image and len(windows) > 1 else None
         t0 = time.perf_counter()
-        merged = merge_detections(
-            torch.cat(all_dets), torch.cat(all_cut), iou=merge_iou, max_det=self.max_det, match=match
-        )
+        merged = merge_tiles(
+            per_tile, windows, (h, w), full, edge_margin, iou=merge_iou, match=match,
+            postprocess=postprocess, class_agnostic=class_agnostic,
+            max_det=merge_max_det if merge_max_det else default_max_det("aitod"),
+        )  # fmt: skip
         self.times["postprocess"] += time.perf_counter() - t0
         return merged

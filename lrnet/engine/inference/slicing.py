@@ -2,20 +2,23 @@
 
 Tiles overlap, so an object near a tile edge is seen whole by one tile and cut by the other. Merging
 first lets a "cut" box (touching an inner tile edge) yield to a whole box of the same class that
-covers most of it (intersection over the cut box's area), then runs class-aware greedy NMS over the
-rest. The NMS match metric is intersection over the smaller box ("ios", SAHI's default) or IoU: the
-optional full-image pass sees tiny objects downscaled, so its boxes are a few pixels off and a
-tiny object's two boxes can have IoU < 0.5 while one still lies mostly inside the other.
+covers most of it (intersection over the cut box's area), then runs SAHI's postprocess over the
+rest (`lrnet.engine.inference.merge`: nms | nmm | greedy-nmm, vectorised). The default match metric
+is intersection over the smaller box ("ios", SAHI's default) rather than IoU: the optional
+full-image pass sees tiny objects downscaled, so its boxes are a few pixels off and a tiny object's
+two boxes can have IoU < 0.5 while one still lies mostly inside the other.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+from lrnet.engine.inference.merge import drop_covered_cut_boxes, merge_predictions
 from lrnet.errors import ConfigError
-from lrnet.ops import batched_nms
 
 
 def _starts(length: int, size: int, step: int) -> list[int]:
@@ -83,7 +86,8 @@ def nms_ios(
     """Class-aware greedy NMS where a box is suppressed by a higher-scoring one of its class when
     intersection / (smaller area) > threshold and the two areas differ by at most 1 / min_area_ratio
     (so that one large box cannot swallow every small object inside it). Returns kept indices,
-    score descending."""
+    score descending. The pre-`merge.py` path (a Python loop over pairs), kept as the reference
+    that benchmarks/bench_merge.py compares against; sliced prediction uses `merge_detections`."""
     order = scores.argsort(descending=True, stable=True)
     keep = []
     for c in classes[order].unique():
@@ -111,32 +115,47 @@ def nms_ios(
 
 def merge_detections(
     dets: torch.Tensor,
-    cut: torch.Tensor,
+    cut: torch.Tensor | None,
     iou: float = 0.5,
     cover: float = 0.5,
-    max_det: int = 300,
+    max_det: int | None = 300,
     match: str = "ios",
+    postprocess: str = "nms",
+    class_agnostic: bool = False,
 ) -> torch.Tensor:
     """Merge detections (n, 6) `x1 y1 x2 y2 score cls` from overlapping tiles (image pixels).
 
-    A cut box whose area is covered to at least `cover` by a whole box of the same class is dropped;
-    then class-aware NMS with threshold `iou` on the `match` metric ("ios" or "iou"); at most
-    `max_det` rows, score descending.
+    A cut box (`cut`, may be None) whose area is covered to at least `cover` by a whole box of the
+    same class is dropped; the rest go through `lrnet.engine.inference.merge.merge_predictions`
+    (`postprocess` nms | nmm | greedy-nmm, `match` metric, threshold `iou`, class-aware unless
+    `class_agnostic`); at most `max_det` rows (None: all), score descending.
     """
-    if match not in ("ios", "iou"):
-        raise ConfigError(f"match={match!r} is unknown; use 'ios' or 'iou'")
-    if dets.numel() == 0:
-        return dets.reshape(0, 6)
-    keep = torch.ones(dets.shape[0], dtype=torch.bool, device=dets.device)
-    cut_idx, whole_idx = cut.nonzero().flatten(), (~cut).nonzero().flatten()
-    if cut_idx.numel() and whole_idx.numel():
-        iof = intersection_over_first(dets[cut_idx, :4], dets[whole_idx, :4])
-        same_cls = dets[cut_idx, 5][:, None] == dets[whole_idx, 5][None, :]
-        covered = ((iof >= cover) & same_cls).any(1)
-        keep[cut_idx[covered]] = False
-    dets = dets[keep]
-    if match == "iou":
-        order = batched_nms(dets[:, :4], dets[:, 4], dets[:, 5].long(), iou)
-    else:
-        order = nms_ios(dets[:, :4], dets[:, 4], dets[:, 5].long(), iou)
-    return dets[order[:max_det]]
+    if cut is not None and dets.shape[0]:
+        keep = drop_covered_cut_boxes(dets.detach().cpu().double().numpy(), cut.cpu().numpy(), cover)
+        dets = dets[torch.from_numpy(keep).to(dets.device)]
+    return merge_predictions(dets, postprocess, match, iou, class_agnostic, max_det)
+
+
+def merge_tiles(
+    per_tile: Sequence[torch.Tensor],
+    windows: Sequence[tuple[int, int, int, int]],
+    image_hw: tuple[int, int],
+    full_image: torch.Tensor | None = None,
+    edge_margin: float = 2.0,
+    **merge_kwargs: Any,
+) -> torch.Tensor:
+    """Detections of each tile (n_i, 6) in tile pixels (+ optional whole-image detections in image
+    pixels) -> merged detections in image pixels (`merge_detections` with `merge_kwargs`)."""
+    all_dets, all_cut = [], []
+    for (x0, y0, x1, y1), det in zip(windows, per_tile):
+        det = det.clone()
+        det[:, [0, 2]] += x0
+        det[:, [1, 3]] += y0
+        all_dets.append(det)
+        all_cut.append(cut_flags(det[:, :4], (x0, y0, x1, y1), image_hw, edge_margin))
+    if full_image is not None:
+        all_dets.append(full_image)
+        all_cut.append(torch.zeros(full_image.shape[0], dtype=torch.bool, device=full_image.device))
+    if not all_dets:
+        return torch.zeros((0, 6))
+    return merge_detections(torch.cat(all_dets), torch.cat(all_cut), **merge_kwargs)

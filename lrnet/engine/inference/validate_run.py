@@ -14,7 +14,9 @@ from typing import Any
 
 from lrnet.data import build_dataloader
 from lrnet.data.dataset import DetectionDataset
-from lrnet.engine.inference.predictor import inference_imgsz, load_inference_model
+from lrnet.data.formats import load_dataset_source
+from lrnet.engine.inference.predictor import Predictor, inference_imgsz, load_inference_model
+from lrnet.engine.inference.sliced_eval import SliceConfig, evaluate_sliced
 from lrnet.engine.inference.validator import evaluate
 from lrnet.engine.run_dir import next_run_dir
 from lrnet.errors import DataError
@@ -37,6 +39,8 @@ VAL_RULES: dict[str, Rule] = {
     "iou": Range(0, 1),
     "max_det": Range(0, 100_000),
     "workers": Range(0, 256),
+    "slice_size": Range(0, 32_768),
+    "merged_max_det": Range(0, 1_000_000),
 }
 
 
@@ -61,9 +65,27 @@ class ValJob:
     name: str = "exp"
     exist_ok: bool = False
     verbose: bool = True
+    slice_size: int = 0
+    overlap: float = 0.2
+    slice_full: bool = False
+    merge: str = "nms"
+    merge_metric: str = "ios"
+    merge_iou: float = 0.5
+    merge_agnostic: bool = False
+    merged_max_det: int | None = None
 
     def __post_init__(self) -> None:
         check_rules(self, VAL_RULES)
+        if self.slice_size:
+            self.slice_config()  # checks the slicing options up front
+
+    def slice_config(self) -> SliceConfig:
+        """Sliced evaluation settings (`slice_size` > 0): `max_det` per tile, `merged_max_det` per image."""
+        return SliceConfig(
+            slice_size=self.slice_size, overlap=self.overlap, full_image=self.slice_full,
+            postprocess=self.merge, match_metric=self.merge_metric, merge_threshold=self.merge_iou,
+            class_agnostic=self.merge_agnostic, merged_max_det=self.merged_max_det,
+        )  # fmt: skip
 
     @property
     def val_max_det(self) -> int:
@@ -82,11 +104,38 @@ def check_class_count(
         )
 
 
+def _run_sliced(job: ValJob, model: Any, names: list[str] | None, imgsz: int) -> tuple[dict, dict, int]:
+    """Sliced evaluation of the split: (result of `evaluate_sliced`, gt, images)."""
+    source = load_dataset_source(job.data, job.split, verbose=job.verbose)
+    check_class_count(job.weights, names, int(model.nc), job.data, list(source.names))
+    predictor = Predictor(
+        model, imgsz=imgsz, conf=job.conf, iou=job.iou, max_det=job.val_max_det, device=job.device,
+        batch=job.batch, stride=int(model.stride.max()),
+    )  # fmt: skip
+    cfg = job.slice_config()
+    result = evaluate_sliced(predictor, source, cfg, protocol=job.protocol, progress=job.verbose)
+    result["speed"] = predictor.speed()
+    result["slice"] = {
+        "slice": cfg.slice_size, "overlap": cfg.overlap, "full_image": cfg.full_image,
+        "postprocess": cfg.postprocess, "match_metric": cfg.match_metric, "threshold": cfg.merge_threshold,
+        "class_agnostic": cfg.class_agnostic, "max_det_per_tile": job.val_max_det,
+        "max_det_per_image": cfg.merged_limit(job.protocol), "tiles": result["tiles"],
+        "seconds_per_image": result["seconds_per_image"],
+    }  # fmt: skip
+    return result, result["gt"], result["images"]
+
+
 def run_validation(job: ValJob) -> dict[str, Any]:
-    """Run the job; returns the summary also written to `metrics.json` (see `format_report`)."""
+    """Run the job; returns the summary also written to `metrics.json` (see `format_report`).
+
+    With `slice_size` > 0 every full image is predicted tile by tile and merged (`sliced_eval`).
+    """
     max_det = job.val_max_det  # checks the protocol before any loading
     model, names, default_imgsz = load_inference_model(job.weights, device=job.device)
     imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
+    if job.slice_size:
+        result, gt, n_images = _run_sliced(job, model, names, imgsz)
+        return _finish(job, model, imgsz, result, gt, n_images)
     dataset = DetectionDataset(job.data, split=job.split, imgsz=imgsz, augment=False, verbose=job.verbose)
     check_class_count(job.weights, names, int(model.nc), job.data, list(dataset.names))
     loader = build_dataloader(dataset, batch_size=job.batch, shuffle=False, workers=job.workers)
@@ -94,6 +143,11 @@ def run_validation(job: ValJob) -> dict[str, Any]:
         model, loader, protocol=job.protocol, conf=job.conf, iou=job.iou, max_det=max_det,
         device=job.device, half=job.half, progress=job.verbose,
     )  # fmt: skip
+    return _finish(job, model, imgsz, result, dataset.coco_gt(), len(dataset))
+
+
+def _finish(job: ValJob, model: Any, imgsz: int, result: dict, gt: dict, n_images: int) -> dict[str, Any]:
+    """Write predictions, the PR curve and metrics.json; return the summary."""
     info: dict[str, Any] = {}
     if hasattr(model, "cfg"):  # a PyTorch model (an ONNX file has no config to count from)
         unfused = build_model(model.cfg)  # model_info wants an unfused model for both totals
@@ -101,14 +155,14 @@ def run_validation(job: ValJob) -> dict[str, Any]:
 
     out_dir = next_run_dir(job.project, job.name, job.exist_ok)
     write_text_atomic(out_dir / "predictions.json", json.dumps(result["predictions"]))
-    curves = pr_curves(dataset.coco_gt(), result["predictions"], protocol=job.protocol)
+    curves = pr_curves(gt, result["predictions"], protocol=job.protocol)
     plot_pr_curve(curves, out_dir / "pr_curve.png", title=f"{Path(job.weights).name} on {job.data}")
     summary = {
         "weights": str(job.weights),
         "data": str(job.data),
         "protocol": job.protocol,
         "imgsz": imgsz,
-        "images": len(dataset),
+        "images": n_images,
         "metrics": result["metrics"],
         "per_class": result["per_class"],
         "speed_ms": result["speed"],
@@ -118,6 +172,8 @@ def run_validation(job: ValJob) -> dict[str, Any]:
         "gflops_fused": info.get("gflops_fused"),
         "save_dir": str(out_dir),
     }
+    if "slice" in result:
+        summary["slice"] = result["slice"]
     write_text_atomic(out_dir / "metrics.json", json.dumps(summary, indent=2))
     return summary
 
@@ -150,5 +206,13 @@ def format_report(summary: dict[str, Any], per_class: bool = False) -> str:
         f"speed per image: {s['preprocess']:.1f} ms pre-process, {s['inference']:.1f} ms inference, "
         f"{s['postprocess']:.1f} ms NMS"
     )
+    if summary.get("slice"):
+        sl = summary["slice"]
+        lines.append(
+            f"sliced: {sl['tiles']} tiles of {sl['slice']} px (overlap {sl['overlap']}"
+            f"{', + whole image' if sl['full_image'] else ''}), {sl['postprocess']}/{sl['match_metric']} "
+            f"{sl['threshold']}; {sl['seconds_per_image']:.2f} s per image; max_det {sl['max_det_per_tile']} "
+            f"per tile, {sl['max_det_per_image']} per image"
+        )
     lines.append(f"results saved to {summary['save_dir']} ({', '.join(OUTPUT_FILES)})")
     return "\n".join(lines)
