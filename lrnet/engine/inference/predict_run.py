@@ -129,7 +129,7 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
         videos: list[Path] = []
     else:
         images, videos = iter_source_files(job.source)
-    if job.image_ids:
+    if job.image_ids:  # used for --save-json only
         ids = load_id_map(job.image_ids)
     if ids is not None:
         for m, w in zip(models, job.weights):
@@ -177,7 +177,7 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
             counts["skipped"] += 1
             skipped.append(str(path))
             continue
-        out = handle(img, out_stem, ids.image_id(path) if ids else image_id)
+        out = handle(img, out_stem, ids.image_id(path) if ids and job.save_json else image_id)
         image_id += 1
         counts["images"] += 1
         suffix = path.suffix if path.suffix.lower() in WRITABLE_SUFFIXES else ".png"
