@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--project", default="runs/predict")
     parser.add_argument("--name", default="exp")
     parser.add_argument("--exist-ok", action="store_true")
+    parser.add_argument(
+        "--nms-metric", default="iou", help="NMS and tile merging on iou (default) or nwd (docs/SIMILARITY.md)"
+    )
+    parser.add_argument(
+        "--nms-scale", type=float, default=0.0, help="NWD constant C in pixels for --nms-metric nwd (0: 12.8)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         slice_size=args.slice, overlap=args.overlap, full_image=not args.no_full_image,
         merge_iou=args.merge_iou, save_txt=args.save_txt, save_json=args.save_json,
         draw_labels=not args.no_labels, project=args.project, name=args.name, exist_ok=args.exist_ok,
+        nms_metric=args.nms_metric, nms_scale=args.nms_scale,
     )  # fmt: skip
     summary = run_predict(job)
     skipped = f", {summary['skipped']} unreadable images skipped" if summary["skipped"] else ""

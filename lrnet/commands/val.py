@@ -31,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--project", default="runs/val")
     parser.add_argument("--name", default="exp")
     parser.add_argument("--exist-ok", action="store_true")
+    parser.add_argument("--nms-metric", default="iou", help="NMS on iou (default) or nwd (docs/SIMILARITY.md)")
+    parser.add_argument(
+        "--nms-scale", type=float, default=0.0, help="NWD constant C in pixels for --nms-metric nwd (0: 12.8)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weights, data=args.data, split=args.split, protocol=args.protocol, imgsz=args.imgsz,
         batch=args.batch, conf=args.conf, iou=args.iou, max_det=args.max_det, device=args.device,
         half=args.half, workers=args.workers, project=args.project, name=args.name,
-        exist_ok=args.exist_ok, verbose=not args.json,
+        exist_ok=args.exist_ok, verbose=not args.json, nms_metric=args.nms_metric, nms_scale=args.nms_scale,
     )  # fmt: skip
     summary = run_validation(job)
     print(json.dumps(summary) if args.json else format_report(summary, per_class=args.per_class))

@@ -32,6 +32,7 @@ from lrnet.errors import ConfigError
 from lrnet.similarity import registered_similarities, similarity, similarity_measure
 
 OVERLAPS = registered_similarities()  # iou, ciou, nwd, dotd (lrnet.similarity)
+TINY = 1e-30  # floor of score and similarity before the log of the Gaussian measures' metric
 
 
 def box_overlap(pred: Tensor, target: Tensor, kind: str = "ciou", scale: float | None = None) -> Tensor:
@@ -55,6 +56,8 @@ class TaskAlignedAssigner(nn.Module):
         eps: margin of the "centre strictly inside" test and guard of the normalisation.
         overlap: the similarity in the metric: ``"ciou"`` (YOLOv8's choice, clamped at 0), ``"iou"``,
             ``"nwd"`` or ``"dotd"`` (`lrnet.similarity`).
+            With ``"nwd"``/``"dotd"`` the measure ranks the candidates (top-k, conflicts) while the soft
+            targets keep CIoU as the quality they are scaled to (docs/SIMILARITY.md says why).
         scale: the length constant (pixels) of ``"nwd"``/``"dotd"`` (None: 12.8, AI-TOD's).
         outside: a gt whose box holds no anchor centre takes as candidates the ``topk`` anchors whose
             centres are nearest to its centre (the order NWD and DotD give to a gt-sized box on each
@@ -131,7 +134,13 @@ class TaskAlignedAssigner(nn.Module):
         b, m, a = candidates.nonzero(as_tuple=True)  # sorted by (b, m, a)
         overlap = box_overlap(pd_bboxes[b, a].float(), gt_bboxes[b, m].float(), self.overlap, self.scale)
         score = pd_scores[b, a, labels[b, m]].float()
-        metric = score.pow(self.alpha) * overlap.pow(self.beta)
+        gaussian = similarity_measure(self.overlap).needs_scale
+        if gaussian:
+            # NWD/DotD of the far-off boxes of early training are ~1e-8, whose 6th power underflows:
+            # rank by the log of the metric (same order) and rescale in log space below.
+            metric = self.alpha * score.clamp_min(TINY).log() + self.beta * overlap.clamp_min(TINY).log()
+        else:
+            metric = score.pow(self.alpha) * overlap.pow(self.beta)
         gt_id = b * M + m
 
         keep = self._topk_per_gt(metric, gt_id, B * M)
@@ -140,9 +149,16 @@ class TaskAlignedAssigner(nn.Module):
         b, m, a, metric, overlap, gt_id = (t[win] for t in (b, m, a, metric, overlap, gt_id))
 
         # Soft targets: t rescaled per gt so that its best positive anchor gets its best overlap.
-        max_metric = metric.new_zeros(B * M).scatter_reduce(0, gt_id, metric, "amax")
-        max_overlap = overlap.new_zeros(B * M).scatter_reduce(0, gt_id, overlap, "amax")
-        norm = metric * max_overlap[gt_id] / (max_metric[gt_id] + self.eps)
+        if gaussian:
+            # The quality the targets are scaled to stays CIoU: NWD would make them ~1e-8 early on.
+            quality = box_overlap(pd_bboxes[b, a].float(), gt_bboxes[b, m].float(), "ciou")
+            max_quality = quality.new_zeros(B * M).scatter_reduce(0, gt_id, quality, "amax")
+            max_log = metric.new_full((B * M,), -torch.inf).scatter_reduce(0, gt_id, metric, "amax")
+            norm = (metric - max_log[gt_id]).exp() * max_quality[gt_id]
+        else:
+            max_metric = metric.new_zeros(B * M).scatter_reduce(0, gt_id, metric, "amax")
+            max_overlap = overlap.new_zeros(B * M).scatter_reduce(0, gt_id, overlap, "amax")
+            norm = metric * max_overlap[gt_id] / (max_metric[gt_id] + self.eps)
 
         target_labels = torch.full((B, A), self.num_classes, dtype=torch.long, device=device)
         target_bboxes = torch.zeros((B, A, 4), dtype=gt_bboxes.dtype, device=device)

@@ -16,6 +16,7 @@ import torch
 
 from lrnet.errors import ConfigError
 from lrnet.ops import batched_nms
+from lrnet.ops.similarity_nms import similarity_nms
 
 
 def _starts(length: int, size: int, step: int) -> list[int]:
@@ -116,15 +117,16 @@ def merge_detections(
     cover: float = 0.5,
     max_det: int = 300,
     match: str = "ios",
+    scale: float | None = None,
 ) -> torch.Tensor:
     """Merge detections (n, 6) `x1 y1 x2 y2 score cls` from overlapping tiles (image pixels).
 
     A cut box whose area is covered to at least `cover` by a whole box of the same class is dropped;
-    then class-aware NMS with threshold `iou` on the `match` metric ("ios" or "iou"); at most
-    `max_det` rows, score descending.
+    then class-aware NMS with threshold `iou` on the `match` metric ("ios", "iou" or "nwd", the last
+    with constant `scale` px, None: 12.8); at most `max_det` rows, score descending.
     """
-    if match not in ("ios", "iou"):
-        raise ConfigError(f"match={match!r} is unknown; use 'ios' or 'iou'")
+    if match not in ("ios", "iou", "nwd"):
+        raise ConfigError(f"match={match!r} is unknown; use 'ios', 'iou' or 'nwd'")
     if dets.numel() == 0:
         return dets.reshape(0, 6)
     keep = torch.ones(dets.shape[0], dtype=torch.bool, device=dets.device)
@@ -135,7 +137,9 @@ def merge_detections(
         covered = ((iof >= cover) & same_cls).any(1)
         keep[cut_idx[covered]] = False
     dets = dets[keep]
-    if match == "iou":
+    if match == "nwd":
+        order = similarity_nms(dets[:, :4], dets[:, 4], iou, dets[:, 5].long(), "nwd", scale)
+    elif match == "iou":
         order = batched_nms(dets[:, :4], dets[:, 4], dets[:, 5].long(), iou)
     else:
         order = nms_ios(dets[:, :4], dets[:, 4], dets[:, 5].long(), iou)

@@ -22,7 +22,8 @@ from lrnet.eval.coco_metrics import METRIC_NAMES, default_max_det
 from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
 from lrnet.nn import build_model
 from lrnet.nn.summary import model_info
-from lrnet.schema import Range, Rule, check_rules
+from lrnet.ops.similarity_nms import NMS_METRICS
+from lrnet.schema import Choice, Range, Rule, check_rules
 
 # Files `run_validation` writes into its run folder.
 OUTPUT_FILES = ("pr_curve.png", "predictions.json", "metrics.json")
@@ -36,6 +37,8 @@ VAL_RULES: dict[str, Rule] = {
     "iou": Range(0, 1),
     "max_det": Range(0, 100_000),
     "workers": Range(0, 256),
+    "nms_metric": Choice(NMS_METRICS),
+    "nms_scale": Range(0, 100_000),
 }
 
 
@@ -60,6 +63,8 @@ class ValJob:
     name: str = "exp"
     exist_ok: bool = False
     verbose: bool = True
+    nms_metric: str = "iou"
+    nms_scale: float = 0.0  # NWD's constant in pixels for nms_metric "nwd"; 0 = 12.8 (AI-TOD's)
 
     def __post_init__(self) -> None:
         check_rules(self, VAL_RULES)
@@ -91,7 +96,8 @@ def run_validation(job: ValJob) -> dict[str, Any]:
     loader = build_dataloader(dataset, batch_size=job.batch, shuffle=False, workers=job.workers)
     result = evaluate(
         model, loader, protocol=job.protocol, conf=job.conf, iou=job.iou, max_det=max_det,
-        device=job.device, half=job.half, progress=job.verbose,
+        device=job.device, half=job.half, progress=job.verbose, nms_metric=job.nms_metric,
+        nms_scale=job.nms_scale or None,
     )  # fmt: skip
     info: dict[str, Any] = {}
     if hasattr(model, "cfg"):  # a PyTorch model (an ONNX file has no config to count from)
