@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--project", default="runs/val")
     parser.add_argument("--name", default="exp")
     parser.add_argument("--exist-ok", action="store_true")
-    parser.add_argument("--nms-metric", default="iou", help="NMS on iou (default) or nwd (docs/SIMILARITY.md)")
+    parser.add_argument(
+        "--nms-metric", default="iou", help="NMS on iou (default) or nwd (docs/SIMILARITY.md)"
+    )
     parser.add_argument(
         "--nms-scale", type=float, default=0.0, help="NWD constant C in pixels for --nms-metric nwd (0: 12.8)"
     )

@@ -186,8 +186,11 @@ class TaskAlignedAssigner(nn.Module):
             self._add_nearest(inside, anc_points, gt_bboxes, mask_gt)
         return inside
 
-    def _add_nearest(self, candidates: Tensor, anc_points: Tensor, gt_bboxes: Tensor, mask_gt: Tensor) -> None:
-        """In place: each real gt without candidates gets its ``topk`` nearest anchor centres (ties: lower index)."""
+    def _add_nearest(
+        self, candidates: Tensor, anc_points: Tensor, gt_bboxes: Tensor, mask_gt: Tensor
+    ) -> None:
+        """In place: each real gt without candidates gets its ``topk`` nearest anchor centres (ties: lower
+        anchor index)."""
         lonely_b, lonely_m = (mask_gt & ~candidates.any(-1)).nonzero(as_tuple=True)
         if not lonely_b.numel():
             return

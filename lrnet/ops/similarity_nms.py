@@ -25,7 +25,7 @@ NMS_METRICS = ("iou", "nwd")
 
 
 def _neighbour_pairs(centres: np.ndarray, cls: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j) of the same class whose centres lie in the same or adjacent cells of side `radius`."""
+    """Index pairs (i < j) of the same class with centres in the same or adjacent cells of side `radius`."""
     n = centres.shape[0]
     span = float(np.ptp(centres, axis=0).max()) if n else 0.0
     cell = max(radius, span / 2**20, 1e-12)  # at most ~2**20 cells per axis: the keys stay in int64
@@ -70,7 +70,9 @@ def similarity_nms(
     from lrnet.similarity import check_scale, similarity  # lrnet.similarity imports lrnet.ops
 
     if metric != "nwd":
-        raise ConfigError(f"similarity NMS metric {metric!r} is unknown; use 'nwd' (or nms_by_metric for 'iou')")
+        raise ConfigError(
+            f"similarity NMS metric {metric!r} is unknown; use 'nwd' (or nms_by_metric for 'iou')"
+        )
     _check(boxes, scores, classes)
     constant = check_scale(scale)
     n = boxes.shape[0]
@@ -118,5 +120,9 @@ def nms_by_metric(
 ) -> torch.Tensor:
     """NMS on `metric`: "iou" is `lrnet.ops.nms`/`batched_nms` unchanged, "nwd" is `similarity_nms`."""
     if check_nms_metric(metric) == "iou":
-        return nms(boxes, scores, threshold) if classes is None else batched_nms(boxes, scores, classes, threshold)
+        return (
+            nms(boxes, scores, threshold)
+            if classes is None
+            else batched_nms(boxes, scores, classes, threshold)
+        )
     return similarity_nms(boxes, scores, threshold, classes, metric, scale)

@@ -83,7 +83,8 @@ def check_scale(scale: float | None) -> float:
 def _check_boxes(a: Tensor, b: Tensor) -> None:
     if a.shape[-1] != 4 or b.shape[-1] != 4:
         raise ConfigError(
-            f"similarity: boxes must be xyxy with a last dimension of 4, got {tuple(a.shape)} and {tuple(b.shape)}"
+            f"similarity: boxes must be xyxy with a last dimension of 4, got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
         )
 
 
@@ -102,7 +103,9 @@ def pairwise_similarity(a: Tensor, b: Tensor, kind: str = "iou", scale: float | 
     entry = similarity_measure(kind)
     _check_boxes(a, b)
     if a.dim() != 2 or b.dim() != 2:
-        raise ConfigError(f"pairwise_similarity: boxes must be (N, 4) and (M, 4), got {tuple(a.shape)}, {tuple(b.shape)}")
+        raise ConfigError(
+            f"pairwise_similarity: boxes must be (N, 4) and (M, 4), got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
     return entry.fn(a[:, None, :], b[None, :, :], check_scale(scale))
 
 

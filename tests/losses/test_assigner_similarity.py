@@ -59,7 +59,9 @@ def test_outside_leaves_gts_with_inside_candidates_alone():
     pd_scores = torch.full((1, A, 2), 0.3)
     labels, boxes, mask = one_gt([10.0, 10.0, 22.0, 22.0])  # holds only the centre (12, 12), (20, 20) ...
     outs = [
-        TaskAlignedAssigner(topk=10, num_classes=2, outside=flag)(pd_scores, pd_bboxes, anc, labels, boxes, mask)
+        TaskAlignedAssigner(topk=10, num_classes=2, outside=flag)(
+            pd_scores, pd_bboxes, anc, labels, boxes, mask
+        )
         for flag in (False, True)
     ]
     for a, b in zip(*outs):
@@ -118,8 +120,14 @@ def test_nwd_metric_keeps_targets_for_far_off_predictions():
 # Loss items and assignment of the default settings, computed by the code before the similarity
 # options existed (commit 08878e5, same inputs): the defaults must stay bit for bit the same.
 GOLDEN_LOSS = {
-    "ciou": ("0x1.4d55160000000p+4", ["0x1.08ed9c0000000p+2", "0x1.dfac040000000p+1", "0x1.43cd1c0000000p+1"]),
-    "rsiou": ("0x1.73bc6a0000000p+6", ["0x1.4184d80000000p+5", "0x1.dfac040000000p+1", "0x1.43cd1c0000000p+1"]),
+    "ciou": (
+        "0x1.4d55160000000p+4",
+        ["0x1.08ed9c0000000p+2", "0x1.dfac040000000p+1", "0x1.43cd1c0000000p+1"],
+    ),
+    "rsiou": (
+        "0x1.73bc6a0000000p+6",
+        ["0x1.4184d80000000p+5", "0x1.dfac040000000p+1", "0x1.43cd1c0000000p+1"],
+    ),
 }
 GOLDEN_ASSIGN = ("0x1.2f67a00000000p+1", 51, 111, 1708, "0x1.18d1000000000p+13")
 
@@ -155,7 +163,13 @@ def test_default_assignment_is_bit_for_bit_unchanged():
     mask = torch.ones(B, M, 1, dtype=torch.bool)
     mask[1, 4:] = False
     out = TaskAlignedAssigner(topk=10, num_classes=C)(pd_scores, pd, anc, labels, gt, mask)
-    got = (out[2].sum().item().hex(), int(out[3].sum()), int(out[4].sum()), int(out[0].sum()), out[1].sum().item().hex())
+    got = (
+        out[2].sum().item().hex(),
+        int(out[3].sum()),
+        int(out[4].sum()),
+        int(out[0].sum()),
+        out[1].sum().item().hex(),
+    )
     assert got == GOLDEN_ASSIGN
 
 
@@ -166,7 +180,12 @@ def test_detection_loss_with_nwd_assigner_and_nwd_loss_in_pixels():
              "bboxes": torch.tensor([[4.0, 4.0, 40.0, 30.0], [50.0, 50.0, 53.0, 53.0]])}  # fmt: skip
     preds = model(torch.rand(1, 3, 64, 64))
     loss = DetectionLoss.from_model(
-        model, box_loss="nwd", box_options={"c": 9.0}, assign_metric="nwd", assign_scale=9.0, assign_outside=True
+        model,
+        box_loss="nwd",
+        box_options={"c": 9.0},
+        assign_metric="nwd",
+        assign_scale=9.0,
+        assign_outside=True,
     )
     assert loss.box_in_pixels and not DetectionLoss.from_model(model, box_loss="ciou").box_in_pixels
     total, items = loss(preds, batch)

@@ -47,7 +47,9 @@ def ref_nwd(p, g, c) -> float:
 
 def ref_dotd(p, g, s) -> float:
     """exp(-centre distance / s) (Xu et al. 2021)."""
-    return math.exp(-math.dist([(p[0] + p[2]) / 2, (p[1] + p[3]) / 2], [(g[0] + g[2]) / 2, (g[1] + g[3]) / 2]) / s)
+    return math.exp(
+        -math.dist([(p[0] + p[2]) / 2, (p[1] + p[3]) / 2], [(g[0] + g[2]) / 2, (g[1] + g[3]) / 2]) / s
+    )
 
 
 REFS = {
@@ -78,14 +80,18 @@ def test_hand_worked_values():
     shifted = t([2.0, 0.0, 8.0, 6.0])  # 2 px shift of the 6 px box
     assert similarity(t(SIX), shifted, "iou").item() == pytest.approx(24 / 48, rel=1e-6)  # 0.5
     # NWD: W2 = 2 (only the centre moves); exp(-2 / 12.8) = 0.85535
-    assert similarity(t(SIX), shifted, "nwd").item() == pytest.approx(math.exp(-2 / 12.8), rel=1e-7)  # the smooth norm moves W2 by < 1e-7 px
+    assert similarity(t(SIX), shifted, "nwd").item() == pytest.approx(
+        math.exp(-2 / 12.8), rel=1e-7
+    )  # the smooth norm moves W2 by < 1e-7 px
     assert similarity(t(SIX), shifted, "nwd").item() == pytest.approx(0.855345, abs=1e-6)
     diagonal = t([2.0, 2.0, 8.0, 8.0])  # IoU 16 / 56 = 0.2857; NWD exp(-sqrt(8) / 12.8) = 0.80174
     assert similarity(t(SIX), diagonal, "iou").item() == pytest.approx(16 / 56, rel=1e-6)
     assert similarity(t(SIX), diagonal, "nwd").item() == pytest.approx(0.801740, abs=1e-6)
     far = t([10.0, 0.0, 16.0, 6.0])  # disjoint: IoU 0, NWD exp(-10 / 12.8) = 0.4578 > 0
     assert similarity(t(SIX), far, "iou").item() == 0.0
-    assert similarity(t(SIX), far, "nwd").item() == pytest.approx(math.exp(-10 / 12.8), rel=1e-7)  # the smooth norm moves W2 by < 1e-7 px
+    assert similarity(t(SIX), far, "nwd").item() == pytest.approx(
+        math.exp(-10 / 12.8), rel=1e-7
+    )  # the smooth norm moves W2 by < 1e-7 px
     assert similarity(t(SIX), far, "nwd").item() > 0.45
     # size difference only: a 6 px box and a 2 px box with the same centre: W2 = sqrt(2^2 + 2^2)
     small = t([2.0, 2.0, 4.0, 4.0])
@@ -128,7 +134,7 @@ DEGENERATE = [
 
 @pytest.mark.parametrize("kind", registered_similarities())
 def test_degenerate_boxes_are_finite_with_finite_gradients(kind):
-    a = torch.tensor(DEGENERATE + [[5.0, 5.0, 5.0, 5.0]], dtype=torch.float64, requires_grad=True)
+    a = torch.tensor([*DEGENERATE, [5.0, 5.0, 5.0, 5.0]], dtype=torch.float64, requires_grad=True)
     b = torch.tensor([[2.0, 3.0, 10.0, 7.0]] * 4 + [[5.0, 5.0, 5.0, 5.0]], dtype=torch.float64)
     value = similarity(a, b, kind)
     assert torch.isfinite(value).all()

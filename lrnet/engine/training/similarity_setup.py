@@ -19,7 +19,7 @@ from lrnet.similarity import similarity_measure, similarity_scale
 
 @dataclass(frozen=True)
 class SimilarityScales:
-    """Constants (pixels) of the assigner's metric, of an nwd box loss with c=0, and of NWD NMS; None: unused."""
+    """Constants (pixels) of the assigner's metric, an nwd box loss with c=0 and NWD NMS; None: unused."""
 
     assign: float | None = None
     box_loss: float | None = None
@@ -50,7 +50,7 @@ def resolve_similarity_scales(
     imgsz: int,
     verbose: bool = True,
 ) -> SimilarityScales:
-    """The constants this run needs: `given` (> 0) for all, else each measure's value on the training boxes."""
+    """The constants this run needs: `given` (> 0) for all, else each measure's value on the training set."""
     wanted = {
         "assign": assign_metric if similarity_measure(assign_metric).needs_scale else None,
         "box_loss": "nwd" if _loss_needs_scale(box) else None,

@@ -185,6 +185,10 @@ class TrainConfig:
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol={self.protocol!r} is unknown; use one of {sorted(PROTOCOLS)}")
         check_rules(self, RULES)
+        if self.box_loss:  # a bad spec fails here, before any data is read or generated
+            from lrnet.losses.box import parse_box_loss_spec
+
+            parse_box_loss_spec(self.box_loss)
         if self.imgsz % 32:
             raise ConfigError(
                 f"imgsz={self.imgsz} is not a multiple of 32 (the largest stride); "

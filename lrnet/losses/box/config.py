@@ -82,7 +82,7 @@ class BoxLossConfig:
         return dataclasses.asdict(self.params)
 
     def to_spec(self) -> str:
-        """The compact `kind:key=value,...` form read by `parse_box_loss_spec` (`a+b:ratio=r` for a mixture)."""
+        """The compact `kind:key=value,...` form read by `parse_box_loss_spec` (`a+b:ratio=r`: a mixture)."""
         special = self.params.compact_spec(self.kind)
         if special is not None:
             return special
@@ -146,7 +146,7 @@ def parse_mixture_spec(spec: str, context: str) -> tuple[str, dict[str, Any]]:
     parts = [part.strip() for part in spec.split(MIXTURE_SEP)]
     if len(parts) != 2 or not all(parts):
         raise ConfigError(f"{context}: a mixture has exactly two parts, e.g. 'rsiou+nwd:ratio=0.5'")
-    head, sep, tail = parts[1].partition(":")
+    head, _sep, tail = parts[1].partition(":")
     kept, ratio = [], None
     for item in filter(None, (x.strip() for x in tail.split(","))):
         if item.partition("=")[0].strip() == "ratio":

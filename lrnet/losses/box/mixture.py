@@ -59,7 +59,9 @@ class MixtureOptions(BoxLossOptions):
         return all(_part(spec)[1].scale_invariant() for spec in (self.first, self.second))
 
     def with_data_scale(self, scale: float) -> MixtureOptions:
-        first, second = (_spec_of(e, p.with_data_scale(scale)) for e, p in map(_part, (self.first, self.second)))
+        first, second = (
+            _spec_of(e, p.with_data_scale(scale)) for e, p in map(_part, (self.first, self.second))
+        )
         filled = dataclasses.replace(self, first=first, second=second)
         filled.validate()
         return filled
