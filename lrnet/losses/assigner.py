@@ -20,7 +20,8 @@ contain no centre of that level. It then only gets anchors of finer levels whose
 or none at all. Example: a 3x3 px gt spanning pixels [0.5, 3.5] contains the stride-4 centre (2, 2)
 and gets exactly that anchor; with stride-8 levels only (centres at 4, 12, ...) it gets no anchor and
 contributes nothing but background to the loss. This is the reason the P2 (stride-4) level helps tiny
-objects.
+objects. With ``outside`` such a gt takes its ``topk`` nearest anchors instead; with ``overlap`` "nwd"
+or "dotd" a Gaussian similarity ranks the candidates (docs/SIMILARITY.md).
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ class TaskAlignedAssigner(nn.Module):
 
         # Soft targets: t rescaled per gt so that its best positive anchor gets its best overlap.
         if gaussian:
-            # The quality the targets are scaled to stays CIoU: NWD would make them ~1e-8 early on.
+            # NWD ranks; the quality the targets are scaled to stays CIoU (docs/SIMILARITY.md, Assigner).
             quality = box_overlap(pd_bboxes[b, a].float(), gt_bboxes[b, m].float(), "ciou")
             max_quality = quality.new_zeros(B * M).scatter_reduce(0, gt_id, quality, "amax")
             max_log = metric.new_full((B * M,), -torch.inf).scatter_reduce(0, gt_id, metric, "amax")
