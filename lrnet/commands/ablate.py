@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "ablate",
-        help="reproduce one of the paper's ablation tables (Tables 3-8)",
+        help="reproduce one of the paper's ablation tables (Tables 3-8) or the similarity table",
         description="Train every variant of an ablation table under identical settings (resumable: "
         "finished variants are not re-run) and print the Markdown table. Tables: "
         + "; ".join(f"{k} ({v.paper})" for k, v in ABLATIONS.items()),

@@ -50,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--project", default="runs/predict")
     parser.add_argument("--name", default="exp")
     parser.add_argument("--exist-ok", action="store_true")
+    parser.add_argument(
+        "--nms-metric",
+        default="iou",
+        help="NMS and tile merging on iou (default) or nwd (docs/SIMILARITY.md)",
+    )
+    parser.add_argument(
+        "--nms-scale", type=float, default=0.0, help="NWD constant C in pixels for --nms-metric nwd (0: 12.8)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         draw_labels=not args.no_labels, project=args.project, name=args.name, exist_ok=args.exist_ok,
         image_ids=args.image_ids, split=args.split, merge=args.merge, merge_metric=args.merge_metric,
         merged_max_det=args.merged_max_det,
+        nms_metric=args.nms_metric, nms_scale=args.nms_scale,
     )  # fmt: skip
     summary = run_predict(job)
     names = summary.get("skipped_files", [])[:3]

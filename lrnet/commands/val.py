@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--project", default="runs/val")
     parser.add_argument("--name", default="exp")
     parser.add_argument("--exist-ok", action="store_true")
+    parser.add_argument(
+        "--nms-metric", default="iou", help="NMS on iou (default) or nwd (docs/SIMILARITY.md)"
+    )
+    parser.add_argument(
+        "--nms-scale", type=float, default=0.0, help="NWD constant C in pixels for --nms-metric nwd (0: 12.8)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         exist_ok=args.exist_ok, verbose=not args.json, slice_size=args.slice,
         overlap=args.overlap, slice_full=args.slice_full, merge=args.merge, merge_metric=args.merge_metric,
         merge_iou=args.merge_iou, merge_agnostic=args.merge_agnostic, merged_max_det=args.merged_max_det,
+        nms_metric=args.nms_metric, nms_scale=args.nms_scale,
     )  # fmt: skip
     summary = run_validation(job)
     print(json.dumps(summary) if args.json else format_report(summary, per_class=args.per_class))

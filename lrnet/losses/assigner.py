@@ -20,7 +20,8 @@ contain no centre of that level. It then only gets anchors of finer levels whose
 or none at all. Example: a 3x3 px gt spanning pixels [0.5, 3.5] contains the stride-4 centre (2, 2)
 and gets exactly that anchor; with stride-8 levels only (centres at 4, 12, ...) it gets no anchor and
 contributes nothing but background to the loss. This is the reason the P2 (stride-4) level helps tiny
-objects.
+objects. With ``outside`` such a gt takes its ``topk`` nearest anchors instead; with ``overlap`` "nwd"
+or "dotd" a Gaussian similarity ranks the candidates (docs/SIMILARITY.md).
 """
 
 from __future__ import annotations
@@ -29,23 +30,21 @@ import torch
 from torch import Tensor, nn
 
 from lrnet.errors import ConfigError
-from lrnet.losses.box import box_iou_value
-from lrnet.ops.boxes import box_iou_aligned
+from lrnet.similarity import registered_similarities, similarity, similarity_measure
 
-OVERLAPS = ("ciou", "iou")
+OVERLAPS = registered_similarities()  # iou, ciou, nwd, dotd (lrnet.similarity)
+TINY = 1e-30  # floor of score and similarity before the log of the Gaussian measures' metric
 
 
-def box_overlap(pred: Tensor, target: Tensor, kind: str = "ciou") -> Tensor:
-    """Overlap used in the alignment metric, clamped at 0: CIoU (as YOLOv8) or plain IoU.
+def box_overlap(pred: Tensor, target: Tensor, kind: str = "ciou", scale: float | None = None) -> Tensor:
+    """Overlap used in the alignment metric, clamped at 0: any registered similarity (`lrnet.similarity`).
 
-    Both come from the one implementation: `box_iou_value` (the box losses' CIoU) and
-    `lrnet.ops.box_iou_aligned` (IoU with the losses' eps 1e-7 in the union).
+    CIoU (YOLOv8's choice) and IoU come from the one implementation (`box_iou_value`, the box losses'
+    CIoU, and `lrnet.ops.box_iou_aligned`); NWD and DotD take `scale` in pixels (None: 12.8).
     """
-    if kind == "iou":
-        return box_iou_aligned(pred, target).clamp_(0)
-    if kind == "ciou":
-        return box_iou_value(pred, target, "ciou").clamp_(0)
-    raise ConfigError(f"unknown assigner overlap {kind!r}; expected one of {', '.join(OVERLAPS)}")
+    if kind not in OVERLAPS:
+        raise ConfigError(f"unknown assigner overlap {kind!r}; expected one of {', '.join(OVERLAPS)}")
+    return similarity(pred, target, kind, scale).clamp_(0)
 
 
 class TaskAlignedAssigner(nn.Module):
@@ -56,7 +55,14 @@ class TaskAlignedAssigner(nn.Module):
         num_classes: number of classes C; background anchors get label C.
         alpha, beta: exponents of the classification score and of the overlap in the metric.
         eps: margin of the "centre strictly inside" test and guard of the normalisation.
-        overlap: ``"ciou"`` (YOLOv8's choice, CIoU clamped at 0) or ``"iou"``.
+        overlap: the similarity in the metric: ``"ciou"`` (YOLOv8's choice, clamped at 0), ``"iou"``,
+            ``"nwd"`` or ``"dotd"`` (`lrnet.similarity`).
+            With ``"nwd"``/``"dotd"`` the measure ranks the candidates (top-k, conflicts) while the soft
+            targets keep CIoU as the quality they are scaled to (docs/SIMILARITY.md says why).
+        scale: the length constant (pixels) of ``"nwd"``/``"dotd"`` (None: 12.8, AI-TOD's).
+        outside: a gt whose box holds no anchor centre takes as candidates the ``topk`` anchors whose
+            centres are nearest to its centre (the order NWD and DotD give to a gt-sized box on each
+            anchor), so that objects smaller than the stride still get positives. Off: YOLOv8's rule.
     """
 
     def __init__(
@@ -67,16 +73,22 @@ class TaskAlignedAssigner(nn.Module):
         beta: float = 6.0,
         eps: float = 1e-9,
         overlap: str = "ciou",
+        scale: float | None = None,
+        outside: bool = False,
     ) -> None:
         super().__init__()
         if overlap not in OVERLAPS:
             raise ConfigError(f"unknown assigner overlap {overlap!r}; expected one of {', '.join(OVERLAPS)}")
+        if similarity_measure(overlap).needs_scale and scale is not None and not float(scale) > 0:
+            raise ConfigError(f"assigner scale {scale!r} must be a positive number of pixels")
         self.topk = topk
         self.num_classes = num_classes
         self.alpha = alpha
         self.beta = beta
         self.eps = eps
         self.overlap = overlap
+        self.scale = scale
+        self.outside = bool(outside)
 
     @torch.no_grad()
     def forward(
@@ -121,9 +133,15 @@ class TaskAlignedAssigner(nn.Module):
         candidates = self._candidates(anc_points, gt_bboxes, mask_gt.view(B, M).bool())
         # Everything after the candidate test works on the (few) candidate pairs, not on (B, M, A).
         b, m, a = candidates.nonzero(as_tuple=True)  # sorted by (b, m, a)
-        overlap = box_overlap(pd_bboxes[b, a].float(), gt_bboxes[b, m].float(), self.overlap)
+        overlap = box_overlap(pd_bboxes[b, a].float(), gt_bboxes[b, m].float(), self.overlap, self.scale)
         score = pd_scores[b, a, labels[b, m]].float()
-        metric = score.pow(self.alpha) * overlap.pow(self.beta)
+        gaussian = similarity_measure(self.overlap).needs_scale
+        if gaussian:
+            # NWD/DotD of the far-off boxes of early training are ~1e-8, whose 6th power underflows:
+            # rank by the log of the metric (same order) and rescale in log space below.
+            metric = self.alpha * score.clamp_min(TINY).log() + self.beta * overlap.clamp_min(TINY).log()
+        else:
+            metric = score.pow(self.alpha) * overlap.pow(self.beta)
         gt_id = b * M + m
 
         keep = self._topk_per_gt(metric, gt_id, B * M)
@@ -132,9 +150,16 @@ class TaskAlignedAssigner(nn.Module):
         b, m, a, metric, overlap, gt_id = (t[win] for t in (b, m, a, metric, overlap, gt_id))
 
         # Soft targets: t rescaled per gt so that its best positive anchor gets its best overlap.
-        max_metric = metric.new_zeros(B * M).scatter_reduce(0, gt_id, metric, "amax")
-        max_overlap = overlap.new_zeros(B * M).scatter_reduce(0, gt_id, overlap, "amax")
-        norm = metric * max_overlap[gt_id] / (max_metric[gt_id] + self.eps)
+        if gaussian:
+            # NWD ranks; the quality the targets are scaled to stays CIoU (docs/SIMILARITY.md, Assigner).
+            quality = box_overlap(pd_bboxes[b, a].float(), gt_bboxes[b, m].float(), "ciou")
+            max_quality = quality.new_zeros(B * M).scatter_reduce(0, gt_id, quality, "amax")
+            max_log = metric.new_full((B * M,), -torch.inf).scatter_reduce(0, gt_id, metric, "amax")
+            norm = (metric - max_log[gt_id]).exp() * max_quality[gt_id]
+        else:
+            max_metric = metric.new_zeros(B * M).scatter_reduce(0, gt_id, metric, "amax")
+            max_overlap = overlap.new_zeros(B * M).scatter_reduce(0, gt_id, overlap, "amax")
+            norm = metric * max_overlap[gt_id] / (max_metric[gt_id] + self.eps)
 
         target_labels = torch.full((B, A), self.num_classes, dtype=torch.long, device=device)
         target_bboxes = torch.zeros((B, A, 4), dtype=gt_bboxes.dtype, device=device)
@@ -157,7 +182,24 @@ class TaskAlignedAssigner(nn.Module):
         inside = (x > x1 + self.eps) & (x < x2 - self.eps)
         inside &= y > y1 + self.eps
         inside &= y < y2 - self.eps
-        return inside & mask_gt.unsqueeze(-1)
+        inside &= mask_gt.unsqueeze(-1)
+        if self.outside:
+            self._add_nearest(inside, anc_points, gt_bboxes, mask_gt)
+        return inside
+
+    def _add_nearest(
+        self, candidates: Tensor, anc_points: Tensor, gt_bboxes: Tensor, mask_gt: Tensor
+    ) -> None:
+        """In place: each real gt without candidates gets its ``topk`` nearest anchor centres (ties: lower
+        anchor index)."""
+        lonely_b, lonely_m = (mask_gt & ~candidates.any(-1)).nonzero(as_tuple=True)
+        if not lonely_b.numel():
+            return
+        gt = gt_bboxes[lonely_b, lonely_m].float()  # (L, 4)
+        centre = 0.5 * (gt[:, :2] + gt[:, 2:])
+        dist2 = (anc_points.float()[None] - centre[:, None]).square().sum(-1)  # (L, A)
+        near = dist2.argsort(dim=1, stable=True)[:, : self.topk]
+        candidates[lonely_b[:, None], lonely_m[:, None], near] = True
 
     def _topk_per_gt(self, metric: Tensor, gt_id: Tensor, n_gts: int) -> Tensor:
         """Indices of the ``topk`` pairs of highest metric within each gt (ties: lower anchor index).

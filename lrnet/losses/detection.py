@@ -9,8 +9,9 @@ Conventions (what ``DetectionLoss.__call__`` returns, precisely):
   gradient accumulation, weight decay scaled by ``batch * accumulate / 64``) is tuned for.
   Divide by B to get ``loss_items.sum()``.
 - Box losses are computed in grid units of each anchor's level (boxes divided by the stride), as
-  YOLOv8 does; every kind offered is a ratio of lengths, hence scale-invariant, so the value is the
-  same as in input pixels up to the eps guards.
+  YOLOv8 does; the IoU family is a ratio of lengths, hence scale-invariant, so the value is the
+  same as in input pixels up to the eps guards. A loss with a length constant (NWD, or a mixture
+  holding it; `BoxLossOptions.scale_invariant()` False) is computed on boxes in input pixels.
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ class DetectionLoss(nn.Module):
         box_options: keyword options of that kind (e.g. RSIoU parts, focal mode, alpha).
         gains: (box, cls, dfl) gains.
         topk, alpha, beta: task-aligned assigner settings.
+        assign_metric: the assigner's overlap (``ciou``, ``iou``, ``nwd``, ``dotd``: `lrnet.similarity`).
+        assign_scale: the length constant (pixels) of ``nwd``/``dotd`` in the assigner (None: 12.8).
+        assign_outside: sub-stride gts take their ``topk`` nearest anchors (`TaskAlignedAssigner`).
     """
 
     def __init__(
@@ -141,6 +145,9 @@ class DetectionLoss(nn.Module):
         topk: int = 10,
         alpha: float = 0.5,
         beta: float = 6.0,
+        assign_metric: str = "ciou",
+        assign_scale: float | None = None,
+        assign_outside: bool = False,
     ) -> None:
         super().__init__()
         if len(gains) != 3:
@@ -152,7 +159,16 @@ class DetectionLoss(nn.Module):
         self.box_loss = BoxLoss(box_loss, **dict(box_options or {}))
         self.box_kind = self.box_loss.config.kind  # resolved: named variants such as "rsiou*" expand
         self.box_options = self.box_loss.config.options()
-        self.assigner = TaskAlignedAssigner(topk=topk, num_classes=self.nc, alpha=alpha, beta=beta)
+        self.box_in_pixels = not self.box_loss.config.params.scale_invariant()
+        self.assigner = TaskAlignedAssigner(
+            topk=topk,
+            num_classes=self.nc,
+            alpha=alpha,
+            beta=beta,
+            overlap=assign_metric,
+            scale=assign_scale,
+            outside=assign_outside,
+        )
 
     @classmethod
     def from_model(
@@ -223,7 +239,11 @@ class DetectionLoss(nn.Module):
             target_grid = target_bboxes[fg_b, fg_a] / stride_tensor[fg_a]
             fg_logits = box_logits[fg_b, :, fg_a]  # (n_fg, 4R)
             fg_bboxes = dist2bbox(dfl_decode(fg_logits, R), fg_points)
-            loss_box = (self.box_loss(fg_bboxes, target_grid) * weight).sum() / target_scores_sum
+            if self.box_in_pixels:
+                per_box = self.box_loss(fg_bboxes * stride_tensor[fg_a], target_bboxes[fg_b, fg_a])
+            else:
+                per_box = self.box_loss(fg_bboxes, target_grid)
+            loss_box = (per_box * weight).sum() / target_scores_sum
             target_ltrb = bbox2dist(fg_points, target_grid, R)
             fg_dist = fg_logits.view(-1, 4, R)
             loss_dfl = (distribution_focal_loss(fg_dist, target_ltrb) * weight).sum() / target_scores_sum

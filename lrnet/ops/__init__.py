@@ -20,8 +20,10 @@ from lrnet.ops.nms import (
     torchvision_nms_available,
 )
 from lrnet.ops.postprocess import postprocess
+from lrnet.ops.similarity_nms import NMS_METRICS, nms_by_metric, similarity_nms
 
 __all__ = [
+    "NMS_METRICS",
     "batched_nms",
     "batched_nms_reference",
     "box_area",
@@ -31,9 +33,11 @@ __all__ = [
     "ltwh2xyxy",
     "nms",
     "nms_backend",
+    "nms_by_metric",
     "nms_reference",
     "postprocess",
     "scale_boxes",
+    "similarity_nms",
     "torchvision_nms_available",
     "xywh2xyxy",
     "xyxy2ltwh",

@@ -156,7 +156,7 @@ def _overlap_pairs(
     return np.concatenate(firsts), np.concatenate(seconds)
 
 
-def _greedy_over_pairs(n: int, first_rank: np.ndarray, second_rank: np.ndarray) -> np.ndarray:
+def greedy_over_pairs(n: int, first_rank: np.ndarray, second_rank: np.ndarray) -> np.ndarray:
     """Greedy keep mask over score ranks given the (undirected) suppression pairs."""
     removed = np.zeros(n, dtype=bool)
     if first_rank.shape[0] == 0:
@@ -204,13 +204,13 @@ def _greedy_nms(
         with np.errstate(invalid="ignore", over="ignore"):
             active = np.flatnonzero((x1 < x2) & (y1 < y2) & np.isfinite(area))
         first, second = _overlap_pairs(coords[:, active], area[active], cls[active], iou_threshold)
-        keep = _greedy_over_pairs(n, active[first], active[second])
+        keep = greedy_over_pairs(n, active[first], active[second])
     else:
         keep = _greedy_rows(coords, area, cls, iou_threshold)
     return order[torch.from_numpy(np.flatnonzero(keep))].to(boxes.device)
 
 
-def _check(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor | None = None) -> None:
+def check_nms_inputs(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor | None = None) -> None:
     """Refuse inputs whose shapes do not match, naming the tensor and both shapes."""
     if boxes.dim() != 2 or boxes.shape[1] != 4:
         raise ConfigError(f"nms: boxes must have shape (N, 4) xyxy, got {tuple(boxes.shape)}")
@@ -226,7 +226,7 @@ def _check(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor | No
 
 def nms_reference(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Our exact greedy NMS: indices (int64) of kept boxes in decreasing score order."""
-    _check(boxes, scores)
+    check_nms_inputs(boxes, scores)
     return _greedy_nms(boxes, scores, None, float(iou_threshold))
 
 
@@ -234,7 +234,7 @@ def batched_nms_reference(
     boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou_threshold: float
 ) -> torch.Tensor:
     """Our exact per-class NMS: indices of kept boxes in decreasing score order over all classes."""
-    _check(boxes, scores, classes)
+    check_nms_inputs(boxes, scores, classes)
     return _greedy_nms(boxes, scores, classes, float(iou_threshold))
 
 

@@ -39,7 +39,7 @@ def test_every_table_uses_valid_box_loss_specs_and_models():
         assert len(table.variants) >= 2
         for v in table.variants:
             kind, _ = parse_box_loss_spec(v.box_loss)
-            assert kind in ("ciou", "rsiou", "siou", "eiou")
+            assert kind in ("ciou", "rsiou", "siou", "eiou", "nwd")
             models.add(v.model)
     for name in sorted(models):
         assert build_model(name, nc=3).nc == 3

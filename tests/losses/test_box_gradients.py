@@ -38,7 +38,16 @@ SMOOTH_CASES = {
 # Kinds whose loss is differentiable end to end (no weight without gradient), with the options
 # that keep it so: torch.autograd.gradcheck applies. Every other kind holds a weight without
 # gradient and is checked against its frozen-weight formula instead (`FROZEN_WEIGHT_TESTS`, bottom).
-GRADCHECK_OPTIONS = {"iou": {}, "giou": {}, "diou": {}, "eiou": {}, "siou": {}, "rsiou": {"focal": "none"}}
+GRADCHECK_OPTIONS = {
+    "iou": {},
+    "giou": {},
+    "diou": {},
+    "eiou": {},
+    "siou": {},
+    "rsiou": {"focal": "none"},
+    "nwd": {"c": 5.0},
+    "mix": {"first": "giou", "second": "nwd", "ratio": 0.4},
+}
 # every registered kind and variant whose kind is in GRADCHECK_OPTIONS, then more option cases
 SMOOTH_KINDS = [
     (name, GRADCHECK_OPTIONS.get(name, {}))

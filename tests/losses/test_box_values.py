@@ -139,6 +139,22 @@ REF_LOSSES = {
     "rsiou": _ref_rsiou,
     "wiou-v1": lambda p, g: math.exp(ref_terms(p, g)["rho_z"]) * (1 - ref_terms(p, g)["iou"]),
 }
+
+
+def _ref_nwd_loss(p, g, c=0.0) -> float:
+    """1 - exp(-W2 / C), W2 the distance of (cx, cy, w/2, h/2); C = 0 stands for 12.8 px."""
+    half = [(p[0] + p[2]) / 2, (p[1] + p[3]) / 2, (p[2] - p[0]) / 2, (p[3] - p[1]) / 2]
+    half_g = [(g[0] + g[2]) / 2, (g[1] + g[3]) / 2, (g[2] - g[0]) / 2, (g[3] - g[1]) / 2]
+    return 1 - math.exp(-math.dist(half, half_g) / (c or 12.8))
+
+
+def _ref_mix(p, g, first="iou", second="nwd", ratio=0.5) -> float:
+    (kind_a, opt_a), (kind_b, opt_b) = parse_box_loss_spec(first), parse_box_loss_spec(second)
+    return (1 - ratio) * ref_loss(p, g, kind_a, **opt_a) + ratio * ref_loss(p, g, kind_b, **opt_b)
+
+
+REF_LOSSES["nwd"] = _ref_nwd_loss
+REF_LOSSES["mix"] = _ref_mix
 # Named variants of the paper: the kind and the options they stand for.
 REF_VARIANTS = {
     "siou*": ("siou", {"direction_fix": True}),
@@ -214,6 +230,9 @@ VARIANTS = [(name, {}) for name in LOSS_KINDS] + [
     ("rsiou", {"focal": "static", "alpha": 1.0}),
     ("rsiou", {"center_distance": False, "direction_fix": False, "focal": "angle", "alpha": 1.0}),
     ("rsiou", {"center_distance": True, "direction_fix": False, "focal": "none"}),
+    ("nwd", {"c": 4.0}),
+    ("mix", {"first": "rsiou:focal=none", "second": "nwd:c=8", "ratio": 0.3}),
+    ("mix", {"first": "ciou", "second": "siou*", "ratio": 1.0}),
 ]
 
 

@@ -29,11 +29,18 @@ REPORT_METRICS = ("AP", "AP50", "APvt", "APt", "APs", "APm")
 
 @dataclass(frozen=True)
 class Variant:
-    """One row of an ablation table: a model config and a box-loss spec (`TrainConfig.box_loss`)."""
+    """One row of an ablation table: a model config, a box-loss spec (`TrainConfig.box_loss`) and any
+    other `TrainConfig` options of the row as (name, value) pairs (e.g. the assigner's metric)."""
 
     name: str
     model: str
     box_loss: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def describe_loss(self) -> str:
+        """The box loss, then the row's other options: the table's "Box loss" cell."""
+        extra = "".join(f", {k}={v}" for k, v in self.options)
+        return f"`{self.box_loss}`{extra}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,9 @@ class Ablation:
 # box-loss registry (`lrnet.losses.parse_box_loss_spec`), which `check_ablation` runs before training.
 _SIOU = "rsiou:center_distance=0,direction_fix=0,focal=none"
 _RSIOU = "rsiou"  # all three parts, the LR-Net default (focal=angle, alpha=0.5)
+# The NWD assigner (docs/SIMILARITY.md): NWD in the alignment metric, and sub-stride gts take their
+# topk nearest anchors, as the NWD paper's assigner is not limited to anchors inside the box.
+_NWD_ASSIGNER = (("assign_metric", "nwd"), ("assign_outside", True))
 
 ABLATIONS: dict[str, Ablation] = {
     "components": Ablation(
@@ -109,6 +119,20 @@ ABLATIONS: dict[str, Ablation] = {
         variants=(
             Variant("SIoU", "lrnet-n", _SIOU),
             Variant("SIoU*", "lrnet-n", "siou:direction_fix=1"),
+        ),
+    ),
+    "similarity": Ablation(
+        title="Gaussian similarity (NWD) in the assigner and the box loss, yolov8n and lrnet-n",
+        paper="beyond the paper: NWD, Wang et al. 2021",
+        variants=(
+            Variant("yolov8n", "yolov8n", "ciou"),
+            Variant("yolov8n NWD assigner", "yolov8n", "ciou", _NWD_ASSIGNER),
+            Variant("yolov8n NWD loss", "yolov8n", "nwd"),
+            Variant("yolov8n NWD both", "yolov8n", "nwd", _NWD_ASSIGNER),
+            Variant("LR-Net", "lrnet-n", _RSIOU),
+            Variant("LR-Net NWD assigner", "lrnet-n", _RSIOU, _NWD_ASSIGNER),
+            Variant("LR-Net NWD loss", "lrnet-n", "nwd"),
+            Variant("LR-Net NWD both", "lrnet-n", "nwd", _NWD_ASSIGNER),
         ),
     ),
 }
@@ -190,6 +214,7 @@ def run_variant(
     else:
         train_fn(
             **train_overrides,
+            **dict(variant.options),
             model=variant.model,
             box_loss=variant.box_loss,
             seed=seed,
@@ -240,13 +265,16 @@ def run_ablation(
 
 
 def check_ablation(ablation: Ablation) -> None:
-    """Resolve every variant's box-loss spec through the box-loss registry before any training starts,
-    so that a typo fails in a second rather than after the first variants have trained."""
+    """Resolve every variant's box-loss spec through the box-loss registry, and its other options through
+    `TrainConfig`, before any training starts, so that a typo fails in a second rather than after the
+    first variants have trained."""
+    from lrnet.engine.training.train_config import TrainConfig
     from lrnet.losses import parse_box_loss_spec
 
     for variant in ablation.variants:
         try:
             parse_box_loss_spec(variant.box_loss)
+            TrainConfig.from_dict(dict(variant.options), source="options")
         except (TypeError, ValueError) as e:
             raise ConfigError(f"ablation {ablation.paper}, variant {variant.name!r}: {e}") from e
 
@@ -271,7 +299,7 @@ def format_table(results: list[VariantResult]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ref = results[0]
     for res in results:
-        cells = [res.variant.name, res.variant.model, f"`{res.variant.box_loss}`"]
+        cells = [res.variant.name, res.variant.model, res.variant.describe_loss()]
         cells += [f"{res.params / 1e6:.3f}", f"{res.gflops:.1f}"]
         for key in REPORT_METRICS:
             mean, std = res.mean_std(key)
@@ -342,6 +370,7 @@ def write_report(
                     "variant": r.variant.name,
                     "model": r.variant.model,
                     "box_loss": r.variant.box_loss,
+                    "options": dict(r.variant.options),
                     "params": r.params,
                     "gflops": r.gflops,
                     "runs": [x.metrics for x in r.runs],

@@ -26,6 +26,7 @@ search when the metric can match boxes that do not overlap (e.g. a Wasserstein d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from lrnet.errors import ConfigError
+from lrnet.similarity import DEFAULT_SCALE, similarity
 
 POSTPROCESS_TYPES = ("nms", "nmm", "greedy-nmm")
 PAIR_CHUNK = 1 << 18  # candidate pairs examined at once (memory stays bounded)
@@ -104,6 +106,19 @@ def pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def pair_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over the smaller area of aligned boxes (SAHI's IOS; 0 for an empty box)."""
     return _ratio(_intersection(a, b), np.minimum(_area(a), _area(b)))
+
+
+def _nwd_reach(boxes: np.ndarray, threshold: float) -> np.ndarray:
+    """NWD > t needs a centre distance below C ln(1/t): pad every box by that radius."""
+    radius = DEFAULT_SCALE * math.log(1.0 / threshold) if threshold > 0 else 1e9
+    return np.full(boxes.shape[0], radius)
+
+
+@register_match_metric("nwd", reach=_nwd_reach)
+def pair_nwd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Normalized Gaussian Wasserstein distance of aligned boxes (C = 12.8 px; docs/SIMILARITY.md)."""
+    value = similarity(torch.from_numpy(a), torch.from_numpy(b), "nwd", DEFAULT_SCALE)
+    return value.numpy()
 
 
 def pair_ioa(a: np.ndarray, b: np.ndarray) -> np.ndarray:

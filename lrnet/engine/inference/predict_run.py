@@ -21,6 +21,7 @@ from lrnet.engine.inference.sources import iter_source_files, iter_video_frames,
 from lrnet.engine.run_dir import next_run_dir
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import refuse_overwriting_inputs, write_image_atomic, write_text_atomic
+from lrnet.ops.similarity_nms import NMS_METRICS
 from lrnet.schema import Choice, Range, Rule, check_rules
 
 # Annotated images keep these suffixes; any other image is written as PNG.
@@ -39,6 +40,8 @@ PREDICT_RULES: dict[str, Rule] = {
     "merge": Choice(POSTPROCESS_TYPES),
     "merge_iou": Range(0, 1, example=0.5),
     "merged_max_det": Range(0, 1_000_000),
+    "nms_metric": Choice(NMS_METRICS),
+    "nms_scale": Range(0, 100_000),
 }
 
 
@@ -73,8 +76,11 @@ class PredictJob:
     project: str = "runs/predict"
     name: str = "exp"
     exist_ok: bool = False
+    nms_metric: str = "iou"
+    nms_scale: float = 0.0
 
     def __post_init__(self) -> None:
+        check_rules(self, PREDICT_RULES)
         if not self.weights:
             raise ConfigError("a prediction job needs at least one weights file (.pt or .onnx)")
         if self.titles and len(self.titles) != len(self.weights):
@@ -105,7 +111,8 @@ class _Model:
         stride = int(model.stride.max())
         self.predictor = Predictor(
             model, imgsz=imgsz, conf=job.conf, iou=job.iou, max_det=job.max_det,
-            device=job.device, batch=job.batch, stride=stride,
+            device=job.device, batch=job.batch, stride=stride, nms_metric=job.nms_metric,
+            nms_scale=job.nms_scale or None,
         )  # fmt: skip
         self.job = job
 

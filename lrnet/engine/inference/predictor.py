@@ -68,6 +68,8 @@ class Predictor:
         model: eval-mode callable `(B, 3, H, W) -> (B, A, 4 + nc)`.
         imgsz: square network input size, a multiple of `stride`.
         conf, iou, max_det: post-processing (`lrnet.ops.postprocess`).
+        nms_metric, nms_scale: NMS on "iou" (default) or "nwd" with constant `nms_scale` px (None: 12.8);
+            also the metric of sliced merging when it is "nwd".
         batch: images (or tiles) per forward pass.
     """
 
@@ -81,10 +83,13 @@ class Predictor:
         device: str | torch.device = "cpu",
         batch: int = 8,
         stride: int = 32,
+        nms_metric: str = "iou",
+        nms_scale: float | None = None,
     ) -> None:
         self.model = model
         self.imgsz = check_imgsz(imgsz, stride)
         self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.nms_metric, self.nms_scale = nms_metric, nms_scale
         self.device = select_device(device)
         self.batch = max(1, int(batch))
         self.times = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
@@ -118,7 +123,10 @@ class Predictor:
             if isinstance(preds, (tuple, list)):
                 preds = preds[0]
             t2 = time.perf_counter()
-            dets = postprocess(preds.float(), conf=self.conf, iou=self.iou, max_det=self.max_det)
+            dets = postprocess(
+                preds.float(), conf=self.conf, iou=self.iou, max_det=self.max_det,
+                nms_metric=self.nms_metric, nms_scale=self.nms_scale,
+            )  # fmt: skip
             for det, rp, img in zip(dets, ratio_pads, chunk):
                 det = det.cpu().clone()
                 det[:, :4] = scale_boxes(det[:, :4], rp, img.shape[:2])

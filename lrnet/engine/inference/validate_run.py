@@ -25,7 +25,8 @@ from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
 from lrnet.fileio import write_text_atomic
 from lrnet.nn import build_model
 from lrnet.nn.summary import model_info
-from lrnet.schema import Range, Rule, check_rules
+from lrnet.ops.similarity_nms import NMS_METRICS
+from lrnet.schema import Choice, Range, Rule, check_rules
 
 # Files `run_validation` writes into its run folder.
 OUTPUT_FILES = ("pr_curve.png", "predictions.json", "metrics.json")
@@ -41,6 +42,8 @@ VAL_RULES: dict[str, Rule] = {
     "workers": Range(0, 256),
     "slice_size": Range(0, 32_768),
     "merged_max_det": Range(0, 1_000_000),
+    "nms_metric": Choice(NMS_METRICS),
+    "nms_scale": Range(0, 100_000),
 }
 
 
@@ -73,6 +76,8 @@ class ValJob:
     merge_iou: float = 0.5
     merge_agnostic: bool = False
     merged_max_det: int | None = None
+    nms_metric: str = "iou"
+    nms_scale: float = 0.0  # NWD's constant in pixels for nms_metric "nwd"; 0 = 12.8 (AI-TOD's)
 
     def __post_init__(self) -> None:
         check_rules(self, VAL_RULES)
@@ -141,7 +146,8 @@ def run_validation(job: ValJob) -> dict[str, Any]:
     loader = build_dataloader(dataset, batch_size=job.batch, shuffle=False, workers=job.workers)
     result = evaluate(
         model, loader, protocol=job.protocol, conf=job.conf, iou=job.iou, max_det=max_det,
-        device=job.device, half=job.half, progress=job.verbose,
+        device=job.device, half=job.half, progress=job.verbose, nms_metric=job.nms_metric,
+        nms_scale=job.nms_scale or None,
     )  # fmt: skip
     return _finish(job, model, imgsz, result, dataset.coco_gt(), len(dataset))
 

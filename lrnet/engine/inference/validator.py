@@ -37,6 +37,8 @@ def evaluate(
     device: str | torch.device = "cpu",
     half: bool = False,
     progress: bool = True,
+    nms_metric: str = "iou",
+    nms_scale: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate `model` on the split behind `loader` (its `dataset` provides `coco_gt()` and `category_ids`).
 
@@ -69,7 +71,9 @@ def evaluate(
                 preds = preds[0]
             _sync(device)
             t2 = time.perf_counter()
-            dets = postprocess(preds.float(), conf=conf, iou=iou, max_det=max_det)
+            dets = postprocess(
+                preds.float(), conf=conf, iou=iou, max_det=max_det, nms_metric=nms_metric, nms_scale=nms_scale
+            )
             for i, det in enumerate(dets):
                 predictions.extend(
                     detections_to_coco(

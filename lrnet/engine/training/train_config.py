@@ -27,7 +27,7 @@ from typing import Any
 from lrnet.errors import ConfigError, InputFileNotFoundError
 from lrnet.fileio import load_yaml
 from lrnet.parsing import parse_bool
-from lrnet.schema import Range, Rule, check_rules, describe_rule
+from lrnet.schema import Choice, Range, Rule, check_rules, describe_rule
 
 _HELP = {
     "model": "model config name (yolov8n, lrnet-n, ...) or YAML path",
@@ -74,7 +74,15 @@ _HELP = {
     "synthetic_seed": "seed of the generated synthetic set (independent of the training seed)",
     "record_seen": "debug: each rank writes the image ids it trained on and a hash of its weights",
     "plots": "write results.png",
+    "assign_metric": "similarity in the assigner's alignment metric: ciou (YOLOv8), iou, nwd or dotd "
+    "(docs/SIMILARITY.md)",
+    "assign_outside": "a gt holding no anchor centre takes its topk nearest anchors (sub-stride objects)",
+    "nms_metric": "validation NMS on iou or nwd",
+    "similarity_scale": "NWD/DotD length constant in pixels for the assigner, an nwd box loss with c=0 and "
+    "NWD NMS; 0 = from the training labels (NWD: mean sqrt(w h); DotD: sqrt(mean w h)), printed",
 }
+# The registered similarities (lrnet.similarity; kept literal so this module does not import torch).
+ASSIGN_METRICS = ("iou", "ciou", "nwd", "dotd")
 
 
 # Allowed values of the numeric options (lrnet.schema): one place for flags, --cfg files and the API.
@@ -108,6 +116,9 @@ RULES: dict[str, Rule] = {
     "synthetic_val": Range(1, 1_000_000),
     "synthetic_size": Range(32, 16_384),
     "synthetic_seed": Range(0, 2**63 - 1),
+    "assign_metric": Choice(ASSIGN_METRICS),
+    "nms_metric": Choice(("iou", "nwd")),
+    "similarity_scale": Range(0, 100_000, example=12.8),
 }
 
 
@@ -159,6 +170,10 @@ class TrainConfig:
     synthetic_seed: int = 0
     record_seen: bool = False
     plots: bool = True
+    assign_metric: str = "ciou"
+    assign_outside: bool = False
+    nms_metric: str = "iou"
+    similarity_scale: float = 0.0
 
     def __post_init__(self) -> None:
         # lrnet.eval imports torch; kept out of module level so that the `lrnet train` parser stays light
@@ -170,6 +185,10 @@ class TrainConfig:
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol={self.protocol!r} is unknown; use one of {sorted(PROTOCOLS)}")
         check_rules(self, RULES)
+        if self.box_loss:  # a bad spec fails here, before any data is read or generated
+            from lrnet.losses.box import parse_box_loss_spec
+
+            parse_box_loss_spec(self.box_loss)
         if self.imgsz % 32:
             raise ConfigError(
                 f"imgsz={self.imgsz} is not a multiple of 32 (the largest stride); "

@@ -56,11 +56,12 @@ from lrnet.engine.training.optim import (
 )
 from lrnet.engine.training.plots import plot_results
 from lrnet.engine.training.rng import get_rng_state, seed_everything, set_rng_state
+from lrnet.engine.training.similarity_setup import resolve_similarity_scales
 from lrnet.engine.training.train_config import TrainConfig
 from lrnet.errors import ConfigError, InputFileNotFoundError, RunError
 from lrnet.eval.coco_metrics import METRIC_NAMES
 from lrnet.fileio import atomic_write, remove_stale_temporaries, same_file, write_text_atomic
-from lrnet.losses.box import parse_box_loss_spec
+from lrnet.losses.box import BoxLossConfig, parse_box_loss_spec, resolve_box_loss
 from lrnet.losses.detection import DetectionLoss, default_box_loss
 from lrnet.nn import build_model
 
@@ -222,7 +223,18 @@ class Trainer:
             kind, options = parse_box_loss_spec(self.cfg.box_loss)
         else:
             kind, options = default_box_loss(self.cfg.model)
-        return DetectionLoss.from_model(model, box_loss=kind, box_options=options)
+        box = resolve_box_loss(kind, **options)
+        self.similarity_scales = resolve_similarity_scales(
+            self.cfg.assign_metric, self.cfg.nms_metric, box, self.cfg.similarity_scale,
+            self.data.train_loader.dataset.records, self.cfg.imgsz, verbose=self.ctx.is_main,
+        )  # fmt: skip
+        if self.similarity_scales.box_loss is not None:
+            filled = box.params.with_data_scale(self.similarity_scales.box_loss)
+            box = BoxLossConfig.from_options(box.kind, filled)
+        return DetectionLoss.from_model(
+            model, box_loss=box.kind, box_options=box.options(), assign_metric=self.cfg.assign_metric,
+            assign_scale=self.similarity_scales.assign, assign_outside=self.cfg.assign_outside,
+        )  # fmt: skip
 
     def _load_training_state(self, ckpt: dict[str, Any]) -> None:
         self.model.load_state_dict(ckpt.get("train_model") or ckpt["model"])
@@ -399,6 +411,8 @@ class Trainer:
             max_det=self.cfg.val_max_det,
             device=self.ctx.device,
             half=self.amp,
+            nms_metric=self.cfg.nms_metric,
+            nms_scale=self.similarity_scales.nms,
         )
         m = out["metrics"]
         print("val: " + "  ".join(f"{k} {m[k]:.4f}" for k in METRIC_NAMES if k in m))

@@ -12,6 +12,8 @@ from lrnet.losses.box import eiou  # noqa: F401
 from lrnet.losses.box import siou  # noqa: F401
 from lrnet.losses.box import rsiou  # noqa: F401
 from lrnet.losses.box import wiou  # noqa: F401
+from lrnet.losses.box import nwd  # noqa: F401
+from lrnet.losses.box import mixture  # noqa: F401
 
 # isort: on
 from lrnet.losses.box.config import BoxLossConfig, parse_box_loss_spec, resolve_box_loss

@@ -82,7 +82,10 @@ class BoxLossConfig:
         return dataclasses.asdict(self.params)
 
     def to_spec(self) -> str:
-        """The compact `kind:key=value,...` form read by `parse_box_loss_spec`."""
+        """The compact `kind:key=value,...` form read by `parse_box_loss_spec` (`a+b:ratio=r`: a mixture)."""
+        special = self.params.compact_spec(self.kind)
+        if special is not None:
+            return special
         opts = format_options(self.options())
         return f"{self.kind}:{opts}" if opts else self.kind
 
@@ -108,10 +111,14 @@ def parse_box_loss_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
     Example: `parse_box_loss_spec("rsiou:focal=none,direction_fix=0")` returns
     `("rsiou", {"focal": "none", "direction_fix": False})`; named variants expand
-    (`"siou*"` -> `("siou", {"direction_fix": True})`). Option names may use `-` for `_`. The whole
+    (`"siou*"` -> `("siou", {"direction_fix": True})`). Option names may use `-` for `_`. A mixture
+    `a+b:ratio=r` (each part a spec of its own; `ratio`, the weight of `b`, is written with the last
+    part) returns `("mix", {"first": a, "second": b, "ratio": r})`. The whole
     spec is validated; errors are `ConfigError`s naming the spec, the bad part and the accepted options.
     """
     context = f"box loss spec {spec!r}"
+    if MIXTURE_SEP in str(spec):
+        return parse_mixture_spec(str(spec), context)
     head, _, tail = str(spec).partition(":")
     try:
         entry, options = lookup_box_loss(head)
@@ -129,3 +136,27 @@ def parse_box_loss_spec(spec: str) -> tuple[str, dict[str, Any]]:
     params = entry.make_options({**options, **given}, context)
     options.update({name: getattr(params, name) for name in given})
     return entry.name, options
+
+
+MIXTURE_SEP = "+"
+
+
+def parse_mixture_spec(spec: str, context: str) -> tuple[str, dict[str, Any]]:
+    """`a+b[:...,ratio=r]` -> `("mix", {"first": a, "second": b, "ratio": r})` with each part checked."""
+    parts = [part.strip() for part in spec.split(MIXTURE_SEP)]
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"{context}: a mixture has exactly two parts, e.g. 'rsiou+nwd:ratio=0.5'")
+    head, _sep, tail = parts[1].partition(":")
+    kept, ratio = [], None
+    for item in filter(None, (x.strip() for x in tail.split(","))):
+        if item.partition("=")[0].strip() == "ratio":
+            ratio = item.partition("=")[2]
+        else:
+            kept.append(item)
+    parts[1] = f"{head}:{','.join(kept)}" if kept else head
+    options: dict[str, Any] = {"first": parts[0], "second": parts[1]}
+    if ratio is not None:
+        options["ratio"] = ratio
+    entry, _ = lookup_box_loss("mix")
+    params = entry.make_options(options, context)
+    return entry.name, dataclasses.asdict(params)

@@ -43,6 +43,21 @@ class BoxLossOptions:
     def validate(self) -> None:
         """Raise `ConfigError` for a bad combination of values; the base accepts everything."""
 
+    def scale_invariant(self) -> bool:
+        """True when the loss is a ratio of lengths (the detection loss may then work in grid units).
+
+        A loss with a length constant (NWD's C, in pixels) returns False and is computed in pixels.
+        """
+        return True
+
+    def with_data_scale(self, scale: float) -> BoxLossOptions:
+        """These options with a data set's length constant filled in where left to the data (NWD's c=0)."""
+        return self
+
+    def compact_spec(self, kind: str) -> str | None:
+        """A spec for `BoxLossConfig.to_spec` when `kind:key=value,...` cannot express the options."""
+        return None
+
 
 class BoxLossState(NamedTuple):
     """What a stateful kind sees of its `BoxLoss` module: its buffers (update them in place) and mode."""

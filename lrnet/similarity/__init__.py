@@ -1,0 +1,35 @@
+"""Box similarity measures (IoU, CIoU, NWD, DotD) for the assigner, the box loss and NMS.
+
+One file per measure; each registers itself (`registry.py`). docs/SIMILARITY.md has the formulas.
+"""
+
+# isort: off
+from lrnet.similarity import iou  # noqa: F401
+from lrnet.similarity import ciou  # noqa: F401
+from lrnet.similarity import nwd  # noqa: F401
+from lrnet.similarity import dotd  # noqa: F401
+
+# isort: on
+from lrnet.similarity.registry import (
+    DEFAULT_SCALE,
+    SimilarityMeasure,
+    check_scale,
+    pairwise_similarity,
+    register_similarity,
+    registered_similarities,
+    similarity,
+    similarity_measure,
+    similarity_scale,
+)
+
+__all__ = [
+    "DEFAULT_SCALE",
+    "SimilarityMeasure",
+    "check_scale",
+    "pairwise_similarity",
+    "register_similarity",
+    "registered_similarities",
+    "similarity",
+    "similarity_measure",
+    "similarity_scale",
+]
