@@ -18,10 +18,12 @@ from torch.utils.data import Dataset
 from lrnet.data.augment import (
     AugmentConfig,
     augment_hsv,
+    copy_paste_boxes,
     filter_boxes,
     flip_lr,
     flip_ud,
     letterbox,
+    mixup,
     mosaic4,
     random_affine,
 )
@@ -183,6 +185,7 @@ class DetectionDataset(Dataset):
         ratio = (h_load * rh / ori_shape[0], w_load * rw / ori_shape[1])
         if self.augment:
             img_out, boxes_out, cls = self._augment(index, img, boxes, cls, img_lb, boxes_lb, rng, mosaic)
+            img_out, boxes_out, cls = self._mix(img_out, boxes_out, cls, rng, mosaic)
         else:
             img_out, boxes_out = img_lb, boxes_lb
         rgb = np.ascontiguousarray(img_out[:, :, ::-1].transpose(2, 0, 1))
@@ -212,3 +215,19 @@ class DetectionDataset(Dataset):
         if rng.random() < hyp.flipud:
             img_out, vis = flip_ud(img_out, vis)
         return img_out, vis, cls
+
+    def _augmented_other(self, rng, mosaic):
+        """A second, independently augmented random sample (for MixUp and copy-paste)."""
+        k = int(rng.integers(0, len(self)))
+        img, boxes, cls, _, _ = self.load_image(k)
+        img_lb, _, (padw, padh) = letterbox(img, self.imgsz, self.hyp.pad_value)
+        boxes_lb = boxes + np.array([padw, padh] * 2, np.float32)
+        return self._augment(k, img, boxes, cls, img_lb, boxes_lb, rng, mosaic)
+
+    def _mix(self, img, boxes, cls, rng, mosaic):
+        """MixUp and box copy-paste with the probabilities of `hyp` (no random draw when both are 0)."""
+        if self.hyp.mixup and rng.random() < self.hyp.mixup:
+            img, boxes, cls = mixup(img, boxes, cls, *self._augmented_other(rng, mosaic), rng)
+        if self.hyp.copy_paste and rng.random() < self.hyp.copy_paste:
+            img, boxes, cls = copy_paste_boxes(img, boxes, cls, *self._augmented_other(rng, mosaic))
+        return img, boxes, cls

@@ -72,7 +72,9 @@ def _ultralytics_layout(model: nn.Module, classes: dict[str, type], nc: int, yam
     return dm.half()
 
 
-def write_ultralytics_checkpoint(path: Path, model_name: str = "yolov8n", nc: int = 80, seed: int = 0) -> nn.Module:
+def write_ultralytics_checkpoint(
+    path: Path, model_name: str = "yolov8n", nc: int = 80, seed: int = 0
+) -> nn.Module:
     """Write `path` as ultralytics saves a trained detector; returns the lrnet model it was made from."""
     torch.manual_seed(seed)
     model = build_model(model_name, nc=nc)

@@ -27,7 +27,7 @@ from typing import Any
 from lrnet.errors import ConfigError, InputFileNotFoundError
 from lrnet.fileio import load_yaml
 from lrnet.parsing import parse_bool
-from lrnet.schema import Range, Rule, check_rules, describe_rule
+from lrnet.schema import Choice, Range, Rule, check_rules, describe_rule
 
 _HELP = {
     "model": "model config name (yolov8n, lrnet-n, ...) or YAML path",
@@ -74,6 +74,29 @@ _HELP = {
     "synthetic_seed": "seed of the generated synthetic set (independent of the training seed)",
     "record_seen": "debug: each rank writes the image ids it trained on and a hash of its weights",
     "plots": "write results.png",
+    # issue 12: start from weights, freezing, optimizers, the full augmentation recipe, logging
+    "weights": "initialise from an lrnet checkpoint, an ultralytics YOLOv8 .pt or a state dict",
+    "freeze": "freeze the first N layers, or 'backbone' ('' = train everything)",
+    "optimizer": "sgd, adamw or auto (AdamW with an lr from the class count for short runs, else SGD)",
+    "cos_lr": "cosine learning-rate decay from lr0 to lr0 * lrf instead of linear",
+    "hsv_h": "hue gain (fraction)",
+    "hsv_s": "saturation gain (fraction)",
+    "hsv_v": "value gain (fraction)",
+    "degrees": "rotation range (+/- degrees)",
+    "translate": "translation (+/- fraction of the image size)",
+    "scale": "scale gain range (1 +/- scale)",
+    "shear": "shear range (+/- degrees)",
+    "perspective": "perspective distortion (+/- fraction; 0.0001-0.001 is typical)",
+    "flipud": "probability of an up-down flip",
+    "fliplr": "probability of a left-right flip",
+    "mixup": "probability of blending two augmented samples (MixUp)",
+    "copy_paste": "probability of pasting another image's boxes (box crops) into a sample",
+    "multi_scale": "random input size per batch in [0.5, 1.5] x imgsz (multiple of the largest stride)",
+    "cache": "keep decoded images: ram or disk ('' = decode every time)",
+    "fraction": "train on this fraction of the training images (the first ones)",
+    "single_cls": "train every class as one class 'object'",
+    "classes": "train on a subset: comma-separated class indices, e.g. 0,2 ('' = all)",
+    "tensorboard": "log scalars to TensorBoard (needs the tensorboard package)",
 }
 
 
@@ -108,6 +131,21 @@ RULES: dict[str, Rule] = {
     "synthetic_val": Range(1, 1_000_000),
     "synthetic_size": Range(32, 16_384),
     "synthetic_seed": Range(0, 2**63 - 1),
+    "optimizer": Choice(("sgd", "adamw", "auto")),
+    "hsv_h": Range(0, 1),
+    "hsv_s": Range(0, 1),
+    "hsv_v": Range(0, 1),
+    "degrees": Range(0, 180),
+    "translate": Range(0, 0.9),
+    "scale": Range(0, 0.95),
+    "shear": Range(0, 45),
+    "perspective": Range(0, 0.001),
+    "flipud": Range(0, 1),
+    "fliplr": Range(0, 1),
+    "mixup": Range(0, 1),
+    "copy_paste": Range(0, 1),
+    "cache": Choice(("", "ram", "disk")),
+    "fraction": Range(0, 1, lo_open=True, example=0.5),
 }
 
 
@@ -159,9 +197,32 @@ class TrainConfig:
     synthetic_seed: int = 0
     record_seen: bool = False
     plots: bool = True
+    weights: str = ""
+    freeze: str = ""
+    optimizer: str = "sgd"
+    cos_lr: bool = False
+    hsv_h: float = 0.015
+    hsv_s: float = 0.7
+    hsv_v: float = 0.4
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    perspective: float = 0.0
+    flipud: float = 0.0
+    fliplr: float = 0.5
+    mixup: float = 0.0
+    copy_paste: float = 0.0
+    multi_scale: bool = False
+    cache: str = ""
+    fraction: float = 1.0
+    single_cls: bool = False
+    classes: str = ""
+    tensorboard: bool = True
 
     def __post_init__(self) -> None:
         # lrnet.eval imports torch; kept out of module level so that the `lrnet train` parser stays light
+        from lrnet.engine.training.recipe import check_recipe
         from lrnet.eval.coco_metrics import PROTOCOLS
 
         for f in fields(self):  # YAML strings such as "no" must not become a truthy bool
@@ -170,6 +231,7 @@ class TrainConfig:
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol={self.protocol!r} is unknown; use one of {sorted(PROTOCOLS)}")
         check_rules(self, RULES)
+        check_recipe(self)
         if self.imgsz % 32:
             raise ConfigError(
                 f"imgsz={self.imgsz} is not a multiple of 32 (the largest stride); "
