@@ -98,6 +98,7 @@ class DetectionDataset(Dataset):
         self.grey_ignore = augment if grey_ignore is None else grey_ignore
         self.epoch = 0
         self.mosaic = augment and self.hyp.mosaic > 0
+        self.image_cache = None  # an lrnet.data.image_cache.ImageCache (`--cache ram|disk`)
 
     @property
     def records(self):
@@ -138,6 +139,9 @@ class DetectionDataset(Dataset):
         to decode is replaced by the next one, with a warning.
         """
         n = len(self)
+        cached = self._cached(i)
+        if cached is not None:
+            return cached
         for attempt in range(n):
             j = (i + attempt) % n
             r = self.records[j]
@@ -163,9 +167,22 @@ class DetectionDataset(Dataset):
             img = cv2.resize(
                 img, (max(1, round(w0 * scale)), max(1, round(h0 * scale))), interpolation=interp
             )
+        if self.image_cache is not None and j == i:
+            self.image_cache.put(i, self.imgsz, r.im_file, img, (h0, w0))
+        return self._with_labels(img, j, (h0, w0))
+
+    def _with_labels(self, img, j: int, ori_shape: tuple[int, int]):
+        r = self.records[j]
         h, w = img.shape[:2]
         boxes = r.boxes * np.array([w / r.width, h / r.height] * 2, np.float32)
-        return img, boxes, r.cls.copy(), (h0, w0), j
+        return img, boxes, r.cls.copy(), ori_shape, j
+
+    def _cached(self, i: int):
+        """`load_image`'s result from the image cache, or None (no cache, or not cached yet)."""
+        if self.image_cache is None:
+            return None
+        stored = self.image_cache.get(i, self.imgsz, self.records[i].im_file)
+        return None if stored is None else self._with_labels(stored[0], i, stored[1])
 
     # -- samples -------------------------------------------------------------------------------
     def __getitem__(self, key):
