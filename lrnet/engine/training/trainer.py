@@ -71,6 +71,7 @@ from lrnet.eval.coco_metrics import METRIC_NAMES
 from lrnet.losses.box import parse_box_loss_spec
 from lrnet.losses.detection import DetectionLoss, default_box_loss
 from lrnet.nn import build_model
+from lrnet.nn.config import load_model_config
 
 LOSS_NAMES = ("box_loss", "cls_loss", "dfl_loss")
 
@@ -137,7 +138,8 @@ class Trainer:
             self.save_dir = ckpt_path.parent.parent
         else:
             self.save_dir = Path(config.project) / config.name
-            if config.weights:  # refused here, before any run folder exists
+            load_model_config(config.model)  # a wrong model or weights is refused before any run folder
+            if config.weights:
                 self.weights_source = load_weights_source(config.weights)
                 transfer_weights(build_model(config.model), self.weights_source)
 
