@@ -227,8 +227,9 @@ def mixup(img, boxes, cls, img2, boxes2, cls2, rng: np.random.Generator):
 
 
 def copy_paste_boxes(img, boxes, cls, img2, boxes2, cls2, max_overlap: float = 0.3):
-    """Paste the box crops of a second same-size sample into `img` where they cover at most
-    `max_overlap` of any existing box (boxes only: rectangular crops, no segmentation masks)."""
+    """Paste the box crops of a second same-size sample into `img` where the overlap with every
+    existing box is at most `max_overlap` of the smaller of the two (boxes only: rectangular crops,
+    no segmentation masks)."""
     out, boxes, cls = img.copy(), boxes.copy(), cls.copy()
     for box, c in zip(boxes2, cls2):
         x1, y1, x2, y2 = (int(np.rint(v)) for v in box)
@@ -238,7 +239,8 @@ def copy_paste_boxes(img, boxes, cls, img2, boxes2, cls2, max_overlap: float = 0
             iw = (np.minimum(boxes[:, 2], x2) - np.maximum(boxes[:, 0], x1)).clip(0)
             ih = (np.minimum(boxes[:, 3], y2) - np.maximum(boxes[:, 1], y1)).clip(0)
             areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-            if np.any(iw * ih > max_overlap * np.maximum(areas, 1e-9)):
+            limit = max_overlap * np.minimum(areas, (x2 - x1) * (y2 - y1))
+            if np.any(iw * ih > limit):
                 continue
         out[y1:y2, x1:x2] = img2[y1:y2, x1:x2]
         boxes = np.concatenate([boxes, np.array([[x1, y1, x2, y2]], np.float32)])
