@@ -40,8 +40,13 @@ def main() -> None:
     p.add_argument("--seed-a", type=int, default=0, help="synthetic generator seed of the pre-training set")
     p.add_argument("--seed-b", type=int, default=1, help="synthetic generator seed of the target set")
     p.add_argument("--metric", default="AP50", help="metric compared (AP50 or AP)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--out", default="runs/bench_finetune")
     args = p.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from lrnet.engine.training.trainer import train
 
