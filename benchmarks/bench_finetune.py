@@ -103,7 +103,8 @@ def main() -> None:
     results["scratch"] = {args.metric: sc_curve, "seconds": time.time() - t2}
 
     target = ft_curve[args.ft_epochs]
-    reached = next((e for e, v in enumerate(sc_curve) if e > 0 and v >= target), None)
+    # No signal when the fine-tuned model has no AP: a tie at 0 says nothing about the ratio.
+    reached = next((e for e, v in enumerate(sc_curve) if e > 0 and v >= target), None) if target > 0 else None
     results["target"] = target
     results["scratch_epochs_to_target"] = reached
     results["ratio"] = (reached / args.ft_epochs) if reached else None
@@ -128,7 +129,12 @@ def main() -> None:
 
     print(f"fine-tune {args.metric} per epoch (0 = checkpoint): {[round(v, 4) for v in ft_curve]}")
     print(f"scratch   {args.metric} per epoch:                  {[round(v, 4) for v in sc_curve]}")
-    if reached:
+    if target <= 0:
+        print(
+            f"no signal: the fine-tuned model has {args.metric} 0 after {args.ft_epochs} epochs; train "
+            "longer (--pre-epochs, --train, --imgsz) for a comparison"
+        )
+    elif reached:
         print(
             f"scratch needs {reached} epochs to reach the fine-tune's {target:.4f} after {args.ft_epochs}: "
             f"ratio {reached / args.ft_epochs:.2f}x"

@@ -155,3 +155,10 @@ def test_train_batch_image_draws_each_box_where_it_is(tmp_path):
     assert not grid[20, 20].any() and not grid[20, 32 + 5].any()  # elsewhere untouched
     path = save_batch_image(batch, tmp_path / "train_batch0.jpg")
     assert path.is_file() and path.stat().st_size > 0
+
+
+def test_yaml_typed_freeze_and_classes_are_normalised(tmp_path):
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text("freeze: 10\nclasses: [2, 0]\ndegrees: 10\n")
+    cfg = TrainConfig.from_yaml(cfg_file)
+    assert cfg.freeze == "10" and cfg.classes == "0,2" and cfg.degrees == 10

@@ -182,3 +182,20 @@ def test_convert_weights_writes_the_same_network_as_a_safe_checkpoint(tmp_path, 
                 p.copy_(_half(p))
         x = torch.rand(1, 3, 64, 64)
         assert torch.allclose(model(x), reference(x), atol=1e-4)
+
+
+def test_tensor_rebuild_refuses_sizes_beyond_its_storage():
+    import pickle
+
+    from lrnet.engine.training.ultralytics_import import _rebuild_tensor
+
+    storage = torch.arange(6, dtype=torch.float32)
+    assert torch.equal(_rebuild_tensor(storage, 1, (2, 2), (2, 1)), torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    for offset, size, stride in (
+        (0, (7,), (1,)),
+        (5, (2,), (1,)),
+        (0, (10**6, 10**6), (0, 0)),
+        (0, (2,), (-1,)),
+    ):
+        with pytest.raises(pickle.UnpicklingError):
+            _rebuild_tensor(storage, offset, size, stride)

@@ -33,8 +33,10 @@ def parse_freeze(text: str) -> int | str:
     return n
 
 
-def parse_classes(text: str) -> list[int]:
-    """'0,2' -> [0, 2]; '' -> [] (all classes)."""
+def parse_classes(text: str | list[int]) -> list[int]:
+    """'0,2' (or [0, 2] from a YAML file) -> [0, 2]; '' -> [] (all classes)."""
+    if isinstance(text, list | tuple):
+        text = ",".join(str(v) for v in text)
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     try:
         out = sorted({int(p) for p in parts})
@@ -48,7 +50,8 @@ def parse_classes(text: str) -> list[int]:
 def check_recipe(cfg: Any) -> None:
     """Validate the text options of a `TrainConfig` (freeze, classes, weights vs resume)."""
     parse_freeze(cfg.freeze)
-    parse_classes(cfg.classes)
+    cfg.freeze = str(cfg.freeze)  # `freeze: 10` in a YAML file is an int
+    cfg.classes = ",".join(str(c) for c in parse_classes(cfg.classes))  # and `classes: [0, 2]` a list
     if cfg.weights and cfg.resume:
         raise ConfigError(
             f"weights={cfg.weights!r} and resume={cfg.resume!r} are both set; resume continues a run "

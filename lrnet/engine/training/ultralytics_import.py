@@ -16,6 +16,7 @@ placeholder tree by their module path (`model.0.conv.weight`, ...), as a state d
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -66,17 +67,6 @@ class Placeholder:
         return f"<Placeholder {self._qualname}>"
 
 
-_PLACEHOLDER_CLASSES: dict[str, type] = {}
-
-
-def _placeholder_class(module: str, name: str) -> type:
-    key = f"{module}.{name}"
-    if key not in _PLACEHOLDER_CLASSES:
-        # A fresh subclass per name (so a pickled class identity survives), built from our own code only.
-        _PLACEHOLDER_CLASSES[key] = type(name, (Placeholder,), {"_qualname": key, "__module__": __name__})
-    return _PLACEHOLDER_CLASSES[key]
-
-
 class _StorageType:
     """What `torch.XStorage` resolves to: only its element dtype."""
 
@@ -92,8 +82,8 @@ def _rebuild_tensor(storage: torch.Tensor, offset: int, size: Any, stride: Any, 
     if len(size) != len(stride) or any(v < 0 for v in (*size, *stride, offset)):
         raise pickle.UnpicklingError(f"tensor with invalid size {size} / stride {stride}")
     extent = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if all(size) else 0
-    if extent > storage.numel():
-        raise pickle.UnpicklingError(f"tensor of size {size} reads past its storage of {storage.numel()}")
+    if extent > storage.numel() or math.prod(size) > max(storage.numel(), 1):
+        raise pickle.UnpicklingError(f"tensor of size {size} does not fit its storage of {storage.numel()}")
     if not all(size):
         return torch.empty(size, dtype=storage.dtype)
     return storage.as_strided(size, stride, offset).clone()
@@ -131,6 +121,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         super().__init__(io.BytesIO(data))
         self.archive, self.prefix, self.source = archive, prefix, source
         self.storages: dict[str, torch.Tensor] = {}
+        self.placeholders: dict[str, type] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED_GLOBALS:
@@ -140,7 +131,12 @@ class RestrictedUnpickler(pickle.Unpickler):
         if module == "torch" and name.endswith("Storage"):
             raise pickle.UnpicklingError(f"unsupported tensor storage torch.{name}")
         if module.startswith(PLACEHOLDER_MODULES) and name.isidentifier() and not name.startswith("_"):
-            return _placeholder_class(module, name)
+            key = f"{module}.{name}"
+            if key not in self.placeholders:  # one inert subclass per pickled class, from our code only
+                self.placeholders[key] = type(
+                    name, (Placeholder,), {"_qualname": key, "__module__": __name__}
+                )
+            return self.placeholders[key]
         raise pickle.UnpicklingError(f"refused global {module}.{name} (only tensors and model layers load)")
 
     def persistent_load(self, pid: Any) -> torch.Tensor:
@@ -186,7 +182,18 @@ def read_torch_pickle(path: str | Path) -> Any:
             return RestrictedUnpickler(archive.read(pickles[0]), archive, prefix, path).load()
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, TypeError, RuntimeError) as e:
+    except (
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        ValueError,
+        TypeError,
+        RuntimeError,
+        RecursionError,
+        AttributeError,
+        IndexError,
+        KeyError,
+    ) as e:
         raise CheckpointError(
             f"{path}: refused or unreadable checkpoint ({type(e).__name__}: {e}); only tensors, plain "
             "containers and model layers are read, nothing from the file is run"

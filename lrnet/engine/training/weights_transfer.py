@@ -121,7 +121,10 @@ def _load_ultralytics(path: Path) -> SourceWeights:
     model = ckpt.get("ema") if is_placeholder(ckpt.get("ema")) else ckpt.get("model")
     if not is_placeholder(model):
         raise CheckpointError(f"{path}: no 'model' object in the checkpoint; give an ultralytics YOLOv8 .pt")
-    tensors = _ultralytics_to_lrnet(module_tensors(model))
+    try:
+        tensors = _ultralytics_to_lrnet(module_tensors(model))
+    except RecursionError:
+        raise CheckpointError(f"{path}: the pickled model nests too deep to be a detector; refused") from None
     if not tensors:
         raise CheckpointError(f"{path}: the pickled model holds no model.N tensors; not a YOLOv8 detector")
     attrs = model.attributes()
