@@ -16,6 +16,7 @@ import types
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -97,6 +98,7 @@ def write_ultralytics_checkpoint(
             "updates": None,
             "optimizer": None,
             "train_args": {"imgsz": 640, "task": "detect"},
+            "train_metrics": {"metrics/mAP50(B)": np.float64(0.5), "fitness": np.float32(0.25)},
         }
         torch.save(ckpt, path, pickle_protocol=2)
     finally:

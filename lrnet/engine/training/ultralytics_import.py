@@ -29,6 +29,16 @@ from lrnet.errors import CheckpointError
 
 # Namespaces whose classes may appear in a pickled model; they become inert placeholders, never imports.
 PLACEHOLDER_MODULES = ("ultralytics.", "torch.nn.modules.", "models.", "lrnet.nn.")
+# Plain data types that ultralytics checkpoints also pickle (numpy scalars in `train_metrics`, option
+# namespaces): inert placeholders too, their values are not needed.
+PLACEHOLDER_GLOBALS = {
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "dtype"),
+    ("types", "SimpleNamespace"),
+    ("argparse", "Namespace"),
+}
+_TORCH_DTYPES = {name: getattr(torch, name) for name in ("float16", "float32", "float64", "bfloat16")}
 _STORAGE_DTYPES = {
     "FloatStorage": torch.float32,
     "HalfStorage": torch.float16,
@@ -102,7 +112,15 @@ def _rebuild_frozenset(items: Any = ()) -> frozenset:
     return frozenset(items)
 
 
+def _latin1_bytes(text: Any, encoding: str = "latin1") -> bytes:
+    """What protocol-2 pickles call `_codecs.encode` for: str -> bytes, nothing else."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is only allowed for latin1 bytes")
+    return text.encode("latin1")
+
+
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("_codecs", "encode"): _latin1_bytes,
     ("collections", "OrderedDict"): OrderedDict,
     ("builtins", "set"): _rebuild_set,
     ("builtins", "frozenset"): _rebuild_frozenset,
@@ -128,9 +146,12 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _ALLOWED_GLOBALS[(module, name)]
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(_STORAGE_DTYPES[name])
+        if module == "torch" and name in _TORCH_DTYPES:  # a constant, nothing to call
+            return _TORCH_DTYPES[name]
         if module == "torch" and name.endswith("Storage"):
             raise pickle.UnpicklingError(f"unsupported tensor storage torch.{name}")
-        if module.startswith(PLACEHOLDER_MODULES) and name.isidentifier() and not name.startswith("_"):
+        expected = module.startswith(PLACEHOLDER_MODULES) and not name.startswith("_")
+        if (expected or (module, name) in PLACEHOLDER_GLOBALS) and name.isidentifier():
             key = f"{module}.{name}"
             if key not in self.placeholders:  # one inert subclass per pickled class, from our code only
                 self.placeholders[key] = type(
