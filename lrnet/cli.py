@@ -28,6 +28,7 @@ COMMANDS = {
     "eval-json": "eval_json",
     "ablate": "ablate",
     "demo": "demo",
+    "convert-weights": "convert_weights",
 }
 
 EXIT_ERROR = 2  # argparse's usage-error code, used for every LrnetError too

@@ -39,6 +39,7 @@ CASES: dict[tuple[str, ...], list[str] | None] = {
     ("eval-json",): [f"{{tmp}}/{MISSING}_gt.json", f"{{tmp}}/{MISSING}_dt.json"],
     ("ablate",): ["components", "--project", "{tmp}/ablate", "--set", "epochz=3"],  # unknown option
     ("demo",): ["--out", "{tmp}/demo", "--imgsz", "100"],  # not a multiple of 32
+    ("convert-weights",): [f"{{tmp}}/{MISSING}.pt", "{tmp}/out.pt"],
 }
 
 

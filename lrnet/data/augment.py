@@ -34,6 +34,9 @@ class AugmentConfig:
     hsv_v: float = 0.4
     fliplr: float = 0.5
     flipud: float = 0.0
+    perspective: float = 0.0  # perspective distortion range (+/- fraction, YOLOv8: 0-0.001)
+    mixup: float = 0.0  # probability of blending with a second augmented sample
+    copy_paste: float = 0.0  # probability of pasting a second sample's box crops into free space
     min_box_side: float = 1.0  # boxes narrower or lower than this (px) after augmentation are dropped
     min_area_frac: float = 0.1  # ... and so are boxes with less than this fraction of their area visible
     pad_value: int = 114
@@ -66,9 +69,21 @@ def affine_matrix(
 ) -> np.ndarray:
     """Random 2x3 matrix: centre the input at the origin, rotate/scale/shear, move to a random
     point near the output centre (translate as a fraction of the output size)."""
+    return warp_matrix(in_size, out_size, rng, cfg)[:2]
+
+
+def warp_matrix(
+    in_size: tuple[int, int], out_size: int, rng: np.random.Generator, cfg: AugmentConfig
+) -> np.ndarray:
+    """The 3x3 form of `affine_matrix`, with a random perspective row when `cfg.perspective` > 0
+    (no extra random draws otherwise, so affine-only runs are unchanged)."""
     in_w, in_h = in_size
     C = np.eye(3)
     C[0, 2], C[1, 2] = -in_w / 2, -in_h / 2
+    P = np.eye(3)
+    if cfg.perspective:
+        P[2, 0] = rng.uniform(-cfg.perspective, cfg.perspective)
+        P[2, 1] = rng.uniform(-cfg.perspective, cfg.perspective)
     R = np.eye(3)
     angle = rng.uniform(-cfg.degrees, cfg.degrees) if cfg.degrees else 0.0
     s = rng.uniform(1 - cfg.scale, 1 + cfg.scale) if cfg.scale else 1.0
@@ -80,11 +95,12 @@ def affine_matrix(
     T = np.eye(3)
     T[0, 2] = rng.uniform(0.5 - cfg.translate, 0.5 + cfg.translate) * out_size
     T[1, 2] = rng.uniform(0.5 - cfg.translate, 0.5 + cfg.translate) * out_size
-    return (T @ S @ R @ C)[:2]
+    return T @ S @ R @ P @ C
 
 
 def transform_boxes(boxes: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """Apply a 2x3 affine matrix to xyxy boxes: the axis-aligned hull of the 4 transformed corners."""
+    """Apply a 2x3 affine (or 3x3 projective) matrix to xyxy boxes: the axis-aligned hull of the 4
+    transformed corners."""
     if len(boxes) == 0:
         return boxes.reshape(0, 4).astype(np.float32)
     x1, y1, x2, y2 = boxes.astype(np.float64).T
@@ -92,6 +108,9 @@ def transform_boxes(boxes: np.ndarray, M: np.ndarray) -> np.ndarray:
     ys = np.stack([y1, y1, y2, y2], 1)
     tx = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
     ty = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
+    if M.shape[0] == 3:
+        w = M[2, 0] * xs + M[2, 1] * ys + M[2, 2]
+        tx, ty = tx / w, ty / w
     return np.stack([tx.min(1), ty.min(1), tx.max(1), ty.max(1)], 1).astype(np.float32)
 
 
@@ -113,8 +132,16 @@ def random_affine(
 ):
     """Warp `img` into an `out_size` square with a random affine; transform and clip the boxes."""
     h, w = img.shape[:2]
-    M = affine_matrix((w, h), out_size, rng, cfg)
-    img = cv2.warpAffine(img, M, (out_size, out_size), flags=interpolation, borderValue=(cfg.pad_value,) * 3)
+    M = warp_matrix((w, h), out_size, rng, cfg)
+    if cfg.perspective:
+        img = cv2.warpPerspective(
+            img, M, (out_size, out_size), flags=interpolation, borderValue=(cfg.pad_value,) * 3
+        )
+    else:
+        M = M[:2]
+        img = cv2.warpAffine(
+            img, M, (out_size, out_size), flags=interpolation, borderValue=(cfg.pad_value,) * 3
+        )
     boxes = clip_to(transform_boxes(boxes, M), 0, 0, out_size, out_size)
     return img, boxes, transform_boxes(full, M)
 
@@ -190,3 +217,32 @@ def flip_ud(img: np.ndarray, boxes: np.ndarray):
     out = boxes.copy()
     out[:, 1], out[:, 3] = h - boxes[:, 3], h - boxes[:, 1]
     return np.ascontiguousarray(img[::-1]), out
+
+
+def mixup(img, boxes, cls, img2, boxes2, cls2, rng: np.random.Generator):
+    """MixUp: blend two same-size images with r ~ Beta(32, 32) and keep the boxes of both."""
+    r = rng.beta(32.0, 32.0)
+    out = (img.astype(np.float32) * r + img2.astype(np.float32) * (1 - r)).round().astype(np.uint8)
+    return out, np.concatenate([boxes, boxes2]), np.concatenate([cls, cls2])
+
+
+def copy_paste_boxes(img, boxes, cls, img2, boxes2, cls2, max_overlap: float = 0.3):
+    """Paste the box crops of a second same-size sample into `img` where the overlap with every
+    existing box is at most `max_overlap` of the smaller of the two (boxes only: rectangular crops,
+    no segmentation masks)."""
+    out, boxes, cls = img.copy(), boxes.copy(), cls.copy()
+    for box, c in zip(boxes2, cls2):
+        x1, y1, x2, y2 = (int(np.rint(v)) for v in box)
+        if x2 <= x1 or y2 <= y1:
+            continue
+        if len(boxes):
+            iw = (np.minimum(boxes[:, 2], x2) - np.maximum(boxes[:, 0], x1)).clip(0)
+            ih = (np.minimum(boxes[:, 3], y2) - np.maximum(boxes[:, 1], y1)).clip(0)
+            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            limit = max_overlap * np.minimum(areas, (x2 - x1) * (y2 - y1))
+            if np.any(iw * ih > limit):
+                continue
+        out[y1:y2, x1:x2] = img2[y1:y2, x1:x2]
+        boxes = np.concatenate([boxes, np.array([[x1, y1, x2, y2]], np.float32)])
+        cls = np.concatenate([cls, np.array([c], cls.dtype)])
+    return out, boxes, cls

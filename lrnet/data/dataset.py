@@ -18,10 +18,12 @@ from torch.utils.data import Dataset
 from lrnet.data.augment import (
     AugmentConfig,
     augment_hsv,
+    copy_paste_boxes,
     filter_boxes,
     flip_lr,
     flip_ud,
     letterbox,
+    mixup,
     mosaic4,
     random_affine,
 )
@@ -96,6 +98,7 @@ class DetectionDataset(Dataset):
         self.grey_ignore = augment if grey_ignore is None else grey_ignore
         self.epoch = 0
         self.mosaic = augment and self.hyp.mosaic > 0
+        self.image_cache = None  # an lrnet.data.image_cache.ImageCache (`--cache ram|disk`)
 
     @property
     def records(self):
@@ -136,6 +139,9 @@ class DetectionDataset(Dataset):
         to decode is replaced by the next one, with a warning.
         """
         n = len(self)
+        cached = self._cached(i)
+        if cached is not None:
+            return cached
         for attempt in range(n):
             j = (i + attempt) % n
             r = self.records[j]
@@ -164,9 +170,22 @@ class DetectionDataset(Dataset):
             img = cv2.resize(
                 img, (max(1, round(w0 * scale)), max(1, round(h0 * scale))), interpolation=interp
             )
+        if self.image_cache is not None and j == i:
+            self.image_cache.put(i, self.imgsz, r.im_file, img, (h0, w0))
+        return self._with_labels(img, j, (h0, w0))
+
+    def _with_labels(self, img, j: int, ori_shape: tuple[int, int]):
+        r = self.records[j]
         h, w = img.shape[:2]
         boxes = r.boxes * np.array([w / r.width, h / r.height] * 2, np.float32)
-        return img, boxes, r.cls.copy(), (h0, w0), j
+        return img, boxes, r.cls.copy(), ori_shape, j
+
+    def _cached(self, i: int):
+        """`load_image`'s result from the image cache, or None (no cache, or not cached yet)."""
+        if self.image_cache is None:
+            return None
+        stored = self.image_cache.get(i, self.imgsz, self.records[i].im_file)
+        return None if stored is None else self._with_labels(stored[0], i, stored[1])
 
     # -- samples -------------------------------------------------------------------------------
     def __getitem__(self, key):
@@ -186,6 +205,7 @@ class DetectionDataset(Dataset):
         ratio = (h_load * rh / ori_shape[0], w_load * rw / ori_shape[1])
         if self.augment:
             img_out, boxes_out, cls = self._augment(index, img, boxes, cls, img_lb, boxes_lb, rng, mosaic)
+            img_out, boxes_out, cls = self._mix(img_out, boxes_out, cls, rng, mosaic)
         else:
             img_out, boxes_out = img_lb, boxes_lb
         rgb = np.ascontiguousarray(img_out[:, :, ::-1].transpose(2, 0, 1))
@@ -215,3 +235,19 @@ class DetectionDataset(Dataset):
         if rng.random() < hyp.flipud:
             img_out, vis = flip_ud(img_out, vis)
         return img_out, vis, cls
+
+    def _augmented_other(self, rng, mosaic):
+        """A second, independently augmented random sample (for MixUp and copy-paste)."""
+        k = int(rng.integers(0, len(self)))
+        img, boxes, cls, _, _ = self.load_image(k)
+        img_lb, _, (padw, padh) = letterbox(img, self.imgsz, self.hyp.pad_value)
+        boxes_lb = boxes + np.array([padw, padh] * 2, np.float32)
+        return self._augment(k, img, boxes, cls, img_lb, boxes_lb, rng, mosaic)
+
+    def _mix(self, img, boxes, cls, rng, mosaic):
+        """MixUp and box copy-paste with the probabilities of `hyp` (no random draw when both are 0)."""
+        if self.hyp.mixup and rng.random() < self.hyp.mixup:
+            img, boxes, cls = mixup(img, boxes, cls, *self._augmented_other(rng, mosaic), rng)
+        if self.hyp.copy_paste and rng.random() < self.hyp.copy_paste:
+            img, boxes, cls = copy_paste_boxes(img, boxes, cls, *self._augmented_other(rng, mosaic))
+        return img, boxes, cls

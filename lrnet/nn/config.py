@@ -100,6 +100,11 @@ def load_model_config(cfg: str | Path | dict, nc: int | None = None, names: list
             resolved = _read_yaml(text, file_name)
             resolved.setdefault("scale", scale)
             origin, name = file_name, text_name
+        elif text_name.endswith((".pt", ".pth")):
+            raise ConfigError(
+                f"{text_name} is a weights file, not a model config; give the architecture as a model "
+                f"name or YAML (e.g. lrnet-n) and the file as the weights to start from (weights={text_name})"
+            )
         elif text_name.endswith((".yaml", ".yml")) or Path(text_name).is_file():
             path = Path(text_name)
             if not path.is_file():

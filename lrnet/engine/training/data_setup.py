@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from lrnet.data import generate_synthetic
 from lrnet.data.augment import AugmentConfig
 from lrnet.data.dataset import DetectionDataset
+from lrnet.data.image_cache import ImageCache
 from lrnet.data.loader import build_dataloader
+from lrnet.data.subset import select_records
 from lrnet.engine.training.distributed import DistContext, barrier
+from lrnet.engine.training.recipe import parse_classes
 from lrnet.engine.training.train_config import TrainConfig
 
 
@@ -48,10 +51,15 @@ def resolve_data(cfg: TrainConfig, ctx: DistContext) -> str:
 def build_train_data(cfg: TrainConfig, ctx: DistContext) -> TrainData:
     """Train loader (augmented, DistributedSampler under DDP) and val loader (rank 0 only)."""
     data = resolve_data(cfg, ctx)
-    hyp = AugmentConfig(mosaic=cfg.mosaic)  # the trainer closes mosaic through the loader
+    hyp = augment_config(cfg)  # the trainer closes mosaic through the loader
     train_set = DetectionDataset(
         data, split="train", imgsz=cfg.imgsz, augment=True, hyp=hyp, seed=cfg.seed, verbose=ctx.is_main
     )
+    classes = parse_classes(cfg.classes)
+    select_records(train_set.source, cfg.fraction, classes, cfg.single_cls)
+    if cfg.cache:
+        folder = Path(cfg.project) / ".image_cache" if cfg.cache == "disk" else None
+        train_set.image_cache = ImageCache(cfg.cache, folder)
     per_rank = cfg.batch // ctx.world_size
     train_loader = build_dataloader(
         train_set,
@@ -64,10 +72,17 @@ def build_train_data(cfg: TrainConfig, ctx: DistContext) -> TrainData:
     val_loader = None
     if cfg.val and ctx.is_main:
         val_set = DetectionDataset(data, split="val", imgsz=cfg.imgsz, augment=False, seed=cfg.seed)
+        select_records(val_set.source, 1.0, classes, cfg.single_cls)
         val_loader = build_dataloader(
             val_set, batch_size=max(per_rank * 2, 1), workers=cfg.workers, shuffle=False, distributed=False
         )
     return TrainData(train_loader=train_loader, val_loader=val_loader, names=list(train_set.names))
+
+
+def augment_config(cfg: TrainConfig) -> AugmentConfig:
+    """The augmentation hyper-parameters of a run (every `AugmentConfig` field a `TrainConfig` has)."""
+    shared = {f.name for f in fields(AugmentConfig)} & {f.name for f in fields(TrainConfig)}
+    return AugmentConfig(**{name: getattr(cfg, name) for name in sorted(shared)})
 
 
 def close_mosaic(data: TrainData) -> None:

@@ -86,6 +86,8 @@ def apply_warmup(
         start = warmup_bias_lr if j == GROUP_BIAS else 0.0
         group["lr"] = float(np.interp(iteration, xp, [start, group["initial_lr"] * epoch_lr_factor]))
         group["momentum"] = float(np.interp(iteration, xp, [warmup_momentum, momentum]))
+        if "betas" in group:  # AdamW: beta1 plays the part of the momentum
+            group["betas"] = (group["momentum"], group["betas"][1])
 
 
 def accumulation_steps(iteration: int, warmup_iters: int, nbs: int, batch: int) -> int:

@@ -80,6 +80,29 @@ _HELP = {
     "nms_metric": "validation NMS on iou or nwd",
     "similarity_scale": "NWD/DotD length constant in pixels for the assigner, an nwd box loss with c=0 and "
     "NWD NMS; 0 = from the training labels (NWD: mean sqrt(w h); DotD: sqrt(mean w h)), printed",
+    # issue 12: start from weights, freezing, optimizers, the full augmentation recipe, logging
+    "weights": "initialise from an lrnet checkpoint, an ultralytics YOLOv8 .pt or a state dict",
+    "freeze": "freeze the first N layers, or 'backbone' ('' = train everything)",
+    "optimizer": "sgd, adamw or auto (AdamW with an lr from the class count for short runs, else SGD)",
+    "cos_lr": "cosine learning-rate decay from lr0 to lr0 * lrf instead of linear",
+    "hsv_h": "hue gain (fraction)",
+    "hsv_s": "saturation gain (fraction)",
+    "hsv_v": "value gain (fraction)",
+    "degrees": "rotation range (+/- degrees)",
+    "translate": "translation (+/- fraction of the image size)",
+    "scale": "scale gain range (1 +/- scale)",
+    "shear": "shear range (+/- degrees)",
+    "perspective": "perspective distortion (+/- fraction; 0.0001-0.001 is typical)",
+    "flipud": "probability of an up-down flip",
+    "fliplr": "probability of a left-right flip",
+    "mixup": "probability of blending two augmented samples (MixUp)",
+    "copy_paste": "probability of pasting another image's boxes (box crops) into a sample",
+    "multi_scale": "random input size per batch in [0.5, 1.5] x imgsz (multiple of the largest stride)",
+    "cache": "keep decoded images: ram or disk ('' = decode every time)",
+    "fraction": "train on this fraction of the training images (the first ones)",
+    "single_cls": "train every class as one class 'object'",
+    "classes": "train on a subset: comma-separated class indices, e.g. 0,2 ('' = all)",
+    "tensorboard": "log scalars to TensorBoard (needs the tensorboard package)",
 }
 # The registered similarities (lrnet.similarity; kept literal so this module does not import torch).
 ASSIGN_METRICS = ("iou", "ciou", "nwd", "dotd")
@@ -119,6 +142,21 @@ RULES: dict[str, Rule] = {
     "assign_metric": Choice(ASSIGN_METRICS),
     "nms_metric": Choice(("iou", "nwd")),
     "similarity_scale": Range(0, 100_000, example=12.8),
+    "optimizer": Choice(("sgd", "adamw", "auto")),
+    "hsv_h": Range(0, 1),
+    "hsv_s": Range(0, 1),
+    "hsv_v": Range(0, 1),
+    "degrees": Range(0, 180),
+    "translate": Range(0, 0.9),
+    "scale": Range(0, 0.95),
+    "shear": Range(0, 45),
+    "perspective": Range(0, 0.001),
+    "flipud": Range(0, 1),
+    "fliplr": Range(0, 1),
+    "mixup": Range(0, 1),
+    "copy_paste": Range(0, 1),
+    "cache": Choice(("", "ram", "disk")),
+    "fraction": Range(0, 1, lo_open=True, example=0.5),
 }
 
 
@@ -174,9 +212,32 @@ class TrainConfig:
     assign_outside: bool = False
     nms_metric: str = "iou"
     similarity_scale: float = 0.0
+    weights: str = ""
+    freeze: str = ""
+    optimizer: str = "sgd"
+    cos_lr: bool = False
+    hsv_h: float = 0.015
+    hsv_s: float = 0.7
+    hsv_v: float = 0.4
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    perspective: float = 0.0
+    flipud: float = 0.0
+    fliplr: float = 0.5
+    mixup: float = 0.0
+    copy_paste: float = 0.0
+    multi_scale: bool = False
+    cache: str = ""
+    fraction: float = 1.0
+    single_cls: bool = False
+    classes: str = ""
+    tensorboard: bool = True
 
     def __post_init__(self) -> None:
         # lrnet.eval imports torch; kept out of module level so that the `lrnet train` parser stays light
+        from lrnet.engine.training.recipe import check_recipe
         from lrnet.eval.coco_metrics import PROTOCOLS
 
         for f in fields(self):  # YAML strings such as "no" must not become a truthy bool
@@ -189,6 +250,7 @@ class TrainConfig:
             from lrnet.losses.box import parse_box_loss_spec
 
             parse_box_loss_spec(self.box_loss)
+        check_recipe(self)
         if self.imgsz % 32:
             raise ConfigError(
                 f"imgsz={self.imgsz} is not a multiple of 32 (the largest stride); "

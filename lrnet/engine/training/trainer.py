@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from torch import nn
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from lrnet.engine.inference.validator import evaluate, fitness
 from lrnet.engine.run_dir import next_run_dir
 from lrnet.engine.run_lock import RunLock
+from lrnet.engine.training.callbacks import Callbacks
 from lrnet.engine.training.checkpoint import (
     build_model_from_checkpoint,
     check_finite_weights,
@@ -50,20 +52,34 @@ from lrnet.engine.training.ema import ModelEMA, unwrap_model
 from lrnet.engine.training.optim import (
     accumulation_steps,
     apply_warmup,
-    build_optimizer,
     linear_lr_lambda,
     warmup_iterations,
 )
+from lrnet.engine.training.optimizer_choice import (
+    auto_iterations,
+    build_named_optimizer,
+    cosine_lr_lambda,
+    resolve_optimizer,
+)
 from lrnet.engine.training.plots import plot_results
+from lrnet.engine.training.recipe import (
+    freeze_layers,
+    frozen_layer_count,
+    keep_frozen_norms_eval,
+    multi_scale_batch,
+)
 from lrnet.engine.training.rng import get_rng_state, seed_everything, set_rng_state
+from lrnet.engine.training.run_logging import epoch_scalars, save_first_batch, start_logging
 from lrnet.engine.training.similarity_setup import resolve_similarity_scales
 from lrnet.engine.training.train_config import TrainConfig
+from lrnet.engine.training.weights_transfer import SourceWeights, load_weights_source, transfer_weights
 from lrnet.errors import ConfigError, InputFileNotFoundError, RunError
 from lrnet.eval.coco_metrics import METRIC_NAMES
 from lrnet.fileio import atomic_write, remove_stale_temporaries, same_file, write_text_atomic
 from lrnet.losses.box import BoxLossConfig, parse_box_loss_spec, resolve_box_loss
 from lrnet.losses.detection import DetectionLoss, default_box_loss
 from lrnet.nn import build_model
+from lrnet.nn.config import load_model_config
 
 LOSS_NAMES = ("box_loss", "cls_loss", "dfl_loss")
 
@@ -78,6 +94,7 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     best_fitness: float = 0.0
     epochs_completed: int = 0
+    initial_metrics: dict[str, float] = field(default_factory=dict)  # epoch-0 validation of --weights
 
 
 def resolve_resume(resume: str, project: str) -> Path:
@@ -125,9 +142,12 @@ def state_dict_hash(module: nn.Module) -> str:
 class Trainer:
     """Owns one training run; `Trainer(config).train()` or the `train(config)` function."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, callbacks: Callbacks | dict | None = None) -> None:
         self.cfg = config
         self.ckpt: dict[str, Any] | None = None
+        self.callbacks = callbacks if isinstance(callbacks, Callbacks) else Callbacks(callbacks)
+        self.weights_source: SourceWeights | None = None
+        self.initial_metrics: dict[str, float] = {}
         if config.resume:
             ckpt_path = resolve_resume(config.resume, config.project)
             self.ckpt = load_checkpoint(ckpt_path)
@@ -139,6 +159,7 @@ class Trainer:
                 saved[key] = getattr(config, key)
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
+            saved["weights"] = ""  # the run's own weights are restored from last.pt
             self.cfg = TrainConfig.from_dict(saved, source=str(ckpt_path))
             check_finite_weights(self.ckpt["model"], ckpt_path)
             check_finite_weights(self.ckpt.get("train_model") or self.ckpt["model"], ckpt_path, "train_model")
@@ -147,6 +168,10 @@ class Trainer:
         else:
             self.resume_path = None
             self.save_dir = Path(config.project) / config.name
+            load_model_config(config.model)  # a wrong model or weights is refused before any run folder
+            if config.weights:
+                self.weights_source = load_weights_source(config.weights)
+                transfer_weights(build_model(config.model), self.weights_source)
         self.lock: RunLock | None = None
 
     # ----------------------------------------------------------------------------------- set-up
@@ -190,15 +215,24 @@ class Trainer:
         self.model = self._build_model().to(ctx.device)
         self.criterion = self._build_criterion(self.model)
 
+        self.frozen_norms = freeze_layers(self.model, frozen_layer_count(self.model, cfg.freeze))
         self.batch_per_rank = cfg.batch // ctx.world_size
         self.accumulate = max(round(cfg.nbs / cfg.batch), 1)
         weight_decay = cfg.weight_decay * cfg.batch * self.accumulate / cfg.nbs
-        self.optimizer = build_optimizer(self.model, cfg.lr0, cfg.momentum, weight_decay)
-        self.lr_factor = linear_lr_lambda(cfg.epochs, cfg.lrf)
+        iterations = auto_iterations(len(self.data.train_loader.dataset), cfg.batch, cfg.nbs, cfg.epochs)
+        kind, lr0, self.momentum = resolve_optimizer(
+            cfg.optimizer, cfg.lr0, cfg.momentum, len(self.names), iterations
+        )
+        if ctx.is_main and cfg.optimizer == "auto":
+            print(f"optimizer auto: {kind} lr0={lr0:g} momentum={self.momentum:g} ({iterations} iterations)")
+        self.optimizer = build_named_optimizer(self.model, kind, lr0, self.momentum, weight_decay)
+        self.warmup_bias_lr = cfg.warmup_bias_lr if kind == "sgd" else min(cfg.warmup_bias_lr, lr0)
+        self.lr_factor = (cosine_lr_lambda if cfg.cos_lr else linear_lr_lambda)(cfg.epochs, cfg.lrf)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lr_factor)
         self.amp = bool(cfg.amp and ctx.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
+        self.scale_rng = np.random.default_rng([cfg.seed, ctx.rank, 12])
 
         self.start_epoch, self.best_fitness, self.best_epoch = 0, -1.0, -1
         if self.ckpt:
@@ -216,6 +250,11 @@ class Trainer:
         else:
             model = build_model(self.cfg.model, nc=len(self.names))
         model.names = self.names
+        if self.weights_source is not None:
+            report = transfer_weights(model, self.weights_source)
+            self.transfer_report = report
+            if self.ctx.is_main:
+                print(report.summary())
         return model
 
     def _build_criterion(self, model: nn.Module) -> nn.Module:
@@ -296,9 +335,13 @@ class Trainer:
                 )
             metrics: dict[str, float] = {}
             epoch = self.start_epoch
+            if ctx.is_main:
+                self._start_logging()
             for epoch in range(self.start_epoch, cfg.epochs):
                 if epoch >= cfg.epochs - cfg.close_mosaic:
                     close_mosaic(self.data)
+                if ctx.is_main:
+                    self.callbacks.run("on_train_epoch_start", self, epoch)
                 t0 = time.time()
                 losses, seen = self._train_one_epoch(epoch, nb)
                 sync_buffers(self.model, ctx)
@@ -314,6 +357,7 @@ class Trainer:
                         self.best_fitness, self.best_epoch = fit, epoch
                     self._write_csv_row(epoch, losses, metrics, lrs, time.time() - t0)
                     self._save(epoch, metrics, improved)
+                    self.callbacks.run("on_epoch_end", self, epoch_scalars(epoch, losses, lrs, metrics))
                     stop = cfg.patience > 0 and epoch - self.best_epoch >= cfg.patience
                     if stop:
                         print(f"early stop: {cfg.patience} epochs without gain (best {self.best_epoch + 1})")
@@ -324,7 +368,10 @@ class Trainer:
                     self.save_dir / f"weights_rank{ctx.rank}.sha256", state_dict_hash(self.model) + "\n"
                 )
             barrier(ctx)
-            return self._result(metrics, epoch + 1)
+            result = self._result(metrics, epoch + 1)
+            if ctx.is_main:
+                self.callbacks.run("on_train_end", self, result)
+            return result
         finally:
             cleanup_distributed(ctx)
 
@@ -334,6 +381,7 @@ class Trainer:
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)  # shuffling, augmentation and DistributedSampler of this epoch
         self.train_model.train()
+        keep_frozen_norms_eval(self.frozen_norms)
         mean_loss = torch.zeros(3)
         seen: list[int] = []
         last_step = -1
@@ -343,6 +391,8 @@ class Trainer:
         )
         for i, batch in enumerate(bar):
             ni = i + nb * epoch
+            if i == 0 and epoch == self.start_epoch and ctx.is_main and cfg.plots:
+                save_first_batch(self, batch)
             accumulate = accumulation_steps(ni, self.warmup_iters, cfg.nbs, cfg.batch)
             if ni < self.warmup_iters:
                 apply_warmup(
@@ -350,12 +400,16 @@ class Trainer:
                     ni,
                     self.warmup_iters,
                     self.lr_factor(epoch),
-                    cfg.warmup_bias_lr,
+                    self.warmup_bias_lr,
                     cfg.warmup_momentum,
-                    cfg.momentum,
+                    self.momentum,
                 )
             imgs = batch["img"].to(ctx.device, non_blocking=True).float() / 255.0
             targets = {k: batch[k].to(ctx.device) for k in ("batch_idx", "cls", "bboxes")}
+            if cfg.multi_scale:
+                imgs, targets["bboxes"] = multi_scale_batch(
+                    imgs, targets["bboxes"], cfg.imgsz, int(self.model.stride.max()), self.scale_rng
+                )
             with torch.autocast(ctx.device.type, enabled=self.amp):
                 preds = self.train_model(imgs)
             loss, items = self.criterion([p.float() for p in preds], targets)
@@ -396,6 +450,14 @@ class Trainer:
             self.ema.update(self.model)
 
     # ----------------------------------------------------------------------------------- outputs
+    def _start_logging(self) -> None:
+        """Label statistics image, TensorBoard, `on_train_start`; validate the initial weights once."""
+        start_logging(self)
+        if self.weights_source is not None and self.start_epoch == 0 and self.cfg.val:
+            print("validation of the initial weights (epoch 0):")
+            self.initial_metrics, _ = self._validate()
+        self.callbacks.run("on_train_start", self)
+
     def _eval_model(self) -> nn.Module:
         return self.ema.ema if self.ema is not None else unwrap_model(self.model)
 
@@ -484,8 +546,10 @@ class Trainer:
     def _save(self, epoch: int, metrics: dict[str, float], improved: bool) -> None:
         ckpt = self._checkpoint(epoch, metrics)
         save_checkpoint(self.weights_dir / "last.pt", ckpt)
+        self.callbacks.run("on_model_save", self, self.weights_dir / "last.pt")
         if improved:
             save_checkpoint(self.weights_dir / "best.pt", ckpt)
+            self.callbacks.run("on_model_save", self, self.weights_dir / "best.pt")
         if self.cfg.save_period > 0 and (epoch + 1) % self.cfg.save_period == 0:
             save_checkpoint(self.weights_dir / f"epoch{epoch + 1}.pt", ckpt)
 
@@ -503,15 +567,21 @@ class Trainer:
             metrics=metrics,
             best_fitness=self.best_fitness,
             epochs_completed=epochs_completed,
+            initial_metrics=self.initial_metrics,
         )
 
 
-def train(config: TrainConfig | None = None, **overrides: Any) -> TrainResult:
-    """Python API: `train(TrainConfig(model="yolov8n", epochs=3))` or `train(model="yolov8n", epochs=3)`."""
+def train(
+    config: TrainConfig | None = None, callbacks: Callbacks | dict | None = None, **overrides: Any
+) -> TrainResult:
+    """Python API: `train(TrainConfig(model="yolov8n", epochs=3))` or `train(model="yolov8n", epochs=3)`.
+
+    `callbacks`: {event: function or list} or a `Callbacks` (events in `lrnet.engine.training.callbacks`).
+    """
     if config is None:
         config = TrainConfig(**overrides)
     elif overrides:
         config = TrainConfig.from_dict({**config.to_dict(), **overrides})
     if not math.isfinite(config.lr0) or config.lr0 <= 0:
         raise ConfigError(f"lr0={config.lr0} must be a positive number; the default is 0.01")
-    return Trainer(config).train()
+    return Trainer(config, callbacks).train()

@@ -1,0 +1,29 @@
+"""`lrnet convert-weights IN OUT`: an ultralytics YOLOv8 .pt (or a state dict) -> a safe lrnet checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `convert-weights` parser."""
+    parser = subparsers.add_parser(
+        "convert-weights",
+        help="convert a YOLOv8 .pt into an lrnet checkpoint (read without running any code from it)",
+        description="Read an ultralytics YOLOv8 detection checkpoint with a restricted unpickler (tensors "
+        "and plain containers only; no ultralytics needed, nothing from the file executed) and write "
+        "an lrnet checkpoint of the same network.",
+    )
+    parser.add_argument("source", help="input .pt (ultralytics YOLOv8, lrnet checkpoint or state dict)")
+    parser.add_argument("output", help="output lrnet checkpoint path")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Convert and print the transfer report."""
+    from lrnet.engine.training.convert_weights import convert_weights
+
+    path, report = convert_weights(args.source, args.output)
+    print(report.summary())
+    print(f"wrote {path}")
+    return 0
