@@ -2,7 +2,7 @@
 parent SIGKILLs it at random moments and checks after every kill that the file still loads.
 
 `kill_loop` is used by tests/robustness/test_kill_during_write.py and, with more kills, by
-benchmarks/bench_kill_writes.py. The parent forks its children (POSIX only). A kill that lands during
+benchmarks/bench_kill_writes.py. Children come from a fork server (POSIX only). A kill that lands during
 a write leaves that write's temporary file behind: those are counted (`mid_write`) and removed, as
 the next run of the trainer would.
 """
@@ -66,13 +66,26 @@ def check_file(kind: str, path: Path) -> str:
     return ""
 
 
+def _rewrite_forever(kind: str, path: str, ready) -> None:
+    """Child: build the model, say so, rewrite `path` until killed."""
+    import torch
+
+    torch.set_num_threads(1)
+    model = _model()
+    ready.set()
+    tag = 1
+    while True:
+        write_once(kind, Path(path), model, tag)
+        tag += 1
+
+
 def kill_loop(kind: str, folder: Path, kills: int, seed: int = 0, max_delay: float = 10.0) -> dict:
     """SIGKILL a rewriting child `kills` times, each at a random moment of a write; count unusable files.
 
-    Children are forked from this process (torch already imported, model already built), so a kill
-    costs one write, not one interpreter start.
+    Children come from a small fork server with torch preloaded (not from the caller, whose memory
+    may be large), so a kill costs about one model build and one write, not an interpreter start.
     """
-    import torch
+    import multiprocessing as mp
 
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -82,31 +95,30 @@ def kill_loop(kind: str, folder: Path, kills: int, seed: int = 0, max_delay: flo
     start = time.perf_counter()
     write_once(kind, path, model)
     duration = time.perf_counter() - start  # kills are spread over one whole write
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "lrnet.nn", "lrnet.engine.training.checkpoint"])
     unusable: list[str] = []
     mid_write = 0
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # no OpenMP pool to inherit half-initialised across fork()
-    try:
-        for k in range(kills):
-            pid = os.fork()
-            if pid == 0:  # child: rewrite until killed
-                try:
-                    while True:
-                        write_once(kind, path, model, k + 1)
-                finally:
-                    os._exit(1)
+    for _ in range(kills):
+        ready = ctx.Event()
+        child = ctx.Process(target=_rewrite_forever, args=(kind, str(path), ready), daemon=True)
+        child.start()
+        try:
+            if not ready.wait(timeout=120):
+                raise RuntimeError("the writer child never got ready")
             time.sleep(rng.uniform(0.02, min(max_delay, 1.1 * duration)))
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            reason = check_file(kind, path)
-            if reason:
-                unusable.append(reason)
-            temporaries = list(folder.glob(".*.tmp"))
-            mid_write += bool(temporaries)
-            for t in temporaries:
-                t.unlink()
-    finally:
-        torch.set_num_threads(threads)
+            os.kill(child.pid, signal.SIGKILL)
+            child.join(timeout=60)
+        finally:
+            if child.is_alive():
+                child.kill()
+        reason = check_file(kind, path)
+        if reason:
+            unusable.append(reason)
+        temporaries = list(folder.glob(".*.tmp"))
+        mid_write += bool(temporaries)
+        for t in temporaries:
+            t.unlink()
     return {
         "kind": kind,
         "kills": kills,

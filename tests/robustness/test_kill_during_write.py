@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 def test_kill_during_write_never_leaves_an_unusable_file(kind, tmp_path):
     if kind == "onnx":
         pytest.importorskip("onnx")
-    result = kill_loop(kind, tmp_path, kills=8, seed=1)
+    result = kill_loop(kind, tmp_path, kills=8 if kind == "checkpoint" else 4, seed=1)
     assert result["unusable"] == 0, result
     assert result["mid_write"] >= 1, f"no kill landed during a write: {result}"
 
