@@ -63,7 +63,13 @@ class OnnxModel:
     of the exported batch, and an input of another size raises an `OnnxModelError` naming both sizes.
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None, optimization: str = "all") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        optimization: str = "all",
+        providers: list[str] | None = None,
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise OnnxModelError(f"{self.path}: no such ONNX file; check the path")
@@ -72,7 +78,7 @@ class OnnxModel:
             self.session = ort.InferenceSession(
                 str(self.path),
                 sess_options=session_options(threads, optimization),
-                providers=["CPUExecutionProvider"],
+                providers=providers or ["CPUExecutionProvider"],
             )
         except Exception as e:  # onnxruntime raises its own exception types for invalid files
             raise OnnxModelError(
@@ -93,6 +99,7 @@ class OnnxModel:
             self.stride = torch.tensor(json.loads(meta["stride"]), dtype=torch.float32)
             self.imgsz = int(meta["imgsz"])
             self.nc = int(meta["nc"])
+            self.precision = meta.get("precision", "fp32")
         except (KeyError, ValueError) as e:
             raise OnnxModelError(
                 f"{self.path}: missing lrnet metadata (names/stride/imgsz/nc): {e}; export it again with "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from tqdm import tqdm
 
 from lrnet.engine.inference.validator import evaluate, fitness
 from lrnet.engine.run_dir import next_run_dir
+from lrnet.engine.threads import apply_thread_policy
 from lrnet.engine.training.checkpoint import load_checkpoint, save_checkpoint
 from lrnet.engine.training.data_setup import TrainData, build_train_data, close_mosaic
 from lrnet.engine.training.distributed import (
@@ -109,7 +111,7 @@ class Trainer:
             if not saved.get("extra"):  # an always-empty field of checkpoints written before its removal
                 saved.pop("extra", None)
             # The saved run's hyper-parameters win; only where/how it runs may change on resume.
-            for key in ("device", "workers"):
+            for key in ("device", "workers", "threads"):
                 saved[key] = getattr(config, key)
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
@@ -128,6 +130,11 @@ class Trainer:
                 f"batch={cfg.batch} is not divisible by the {ctx.world_size} DDP processes; "
                 f"use a multiple of {ctx.world_size}"
             )
+        thread_line = apply_thread_policy(
+            cfg.threads, cfg.workers, int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size))
+        )
+        if ctx.is_main:
+            print(thread_line)
         seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
         if not self.ckpt:
             self.save_dir = next_run_dir(cfg.project, cfg.name, cfg.exist_ok) if ctx.is_main else None
