@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,9 @@ class TorchScriptModel(ExportedModel):
         super().__init__(path)
         extra = {META_FILE: ""}
         try:
-            self.module = torch.jit.load(str(self.path), map_location=device, _extra_files=extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # deprecated, still supported
+                self.module = torch.jit.load(str(self.path), map_location=device, _extra_files=extra)
         except Exception as e:  # torch.jit raises RuntimeError and friends for foreign files
             raise ExportError(
                 f"{self.path}: not a loadable TorchScript model ({type(e).__name__}); export it again"
