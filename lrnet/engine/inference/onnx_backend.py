@@ -56,6 +56,17 @@ def session_options(threads: int | None = None, optimization: str = "all") -> An
     return opts
 
 
+def execution_providers(device: str | torch.device = "cpu", tensorrt: bool = True) -> list[str]:
+    """onnxruntime providers for `device`: the CPU one on a CPU; on CUDA, TensorRT (when installed and
+    `tensorrt`), then CUDA, then the CPU as fallback, keeping only those this onnxruntime build has."""
+    if torch.device(device).type != "cuda":
+        return ["CPUExecutionProvider"]
+    available = set(import_onnxruntime().get_available_providers())
+    wanted = ["TensorrtExecutionProvider"] if tensorrt else []
+    wanted += ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [p for p in wanted if p in available or p == "CPUExecutionProvider"]
+
+
 class OnnxModel:
     """An onnxruntime session with the `(B, 3, H, W) -> (B, A, 4 + nc)` call of `DetectionModel`.
 

@@ -19,6 +19,7 @@ from lrnet.data.augment import letterbox
 from lrnet.engine.device import select_device
 from lrnet.engine.imgsz import check_imgsz
 from lrnet.engine.inference.backends import backend_for
+from lrnet.engine.inference.onnx_backend import OnnxModel, execution_providers
 from lrnet.engine.inference.slicing import cut_flags, merge_detections, slice_windows
 from lrnet.engine.training.checkpoint import load_checkpoint, load_model
 from lrnet.errors import ExportError
@@ -37,6 +38,9 @@ def load_inference_model(
     weights = Path(weights)
     device = select_device(device)
     backend = backend_for(weights)
+    if backend is OnnxModel:
+        model = OnnxModel(weights, providers=execution_providers(device))
+        return model, model.names, model.imgsz
     if backend is not None:
         model = backend(weights)
         return model, model.names, model.imgsz
