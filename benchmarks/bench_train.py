@@ -200,9 +200,7 @@ def main() -> int:
     keys = ["lrnet:old", "lrnet:new"]
     if args.against_ultralytics:
         if importlib.util.find_spec("ultralytics") is None:
-            print(
-                "ultralytics is not installed: its trainer is skipped (it needs torchvision)"
-            )
+            print("ultralytics is not installed: its trainer is skipped (it needs torchvision)")
         else:
             keys.append("ultralytics:ultra")
     argv = [a for a in sys.argv[1:] if a != "--against-ultralytics"]
