@@ -187,10 +187,15 @@ def test_cli_bad_format_is_one_line(tmp_path, capsys):
     assert err.startswith("lrnet export: error: format='tflite'") and "\n" not in err
 
 
-def test_export_refuses_to_overwrite_its_weights(setup):
+def test_export_refuses_to_overwrite_its_weights(setup, tmp_path):
     _, ckpt, _, _ = setup
+    with pytest.raises(ConfigError, match=r"name it \*\.onnx"):  # out=weights.pt: wrong suffix
+        ExportJob(str(ckpt), out=str(ckpt))
+    odd = tmp_path / "w.onnx"  # a checkpoint named like the export it would write
+    odd.write_bytes(ckpt.read_bytes())
     with pytest.raises(ExportError, match="overwrite the weights"):
-        run_export(ExportJob(str(ckpt), out=str(ckpt)))
+        run_export(ExportJob(str(odd), out=str(odd)))
+    assert odd.read_bytes() == ckpt.read_bytes()
 
 
 def test_foreign_and_broken_exported_files_are_refused(tmp_path):
