@@ -40,25 +40,19 @@ def matmul_gflops(n: int, runs: int) -> float:
 
 
 def before_after(args: argparse.Namespace) -> None:
-    """Median ms of each model's eager forward: before (reference SimAM), after, after + channels_last."""
-    from lrnet.nn import SimAM, build_model
+    """Median ms of each model's fused eager forward, contiguous (as lrnet runs) and channels_last."""
+    from lrnet.nn import build_model
 
     x = torch.rand(1, 3, args.imgsz, args.imgsz)
     variants = {}
     for name in args.models:
         torch.manual_seed(0)
-        after = build_model(name).fuse().eval()
-        torch.manual_seed(0)
         before = build_model(name).fuse().eval()
-        for m in before.modules():
-            if isinstance(m, SimAM):
-                m.forward = m.forward_reference
         torch.manual_seed(0)
         cl = build_model(name).fuse().eval().to(memory_format=torch.channels_last)
         variants[name] = {
             "before": (before, x),
-            "after": (after, x),
-            "after+cl": (cl, x.contiguous(memory_format=torch.channels_last)),
+            "channels_last": (cl, x.contiguous(memory_format=torch.channels_last)),
         }
     times: dict[tuple[str, str], list[float]] = {}
     with torch.inference_mode():
@@ -94,8 +88,7 @@ def main() -> None:
     parser.add_argument(
         "--before-after",
         action="store_true",
-        help="PyTorch eager only: each model before (step-by-step SimAM) and after the speed work, "
-        "and with channels_last, interleaved in one run",
+        help="PyTorch eager only: each model as lrnet runs it and with channels_last, interleaved",
     )
     parser.add_argument("--against-ultralytics", action="store_true", help="also ultralytics' models")
     args = parser.parse_args()

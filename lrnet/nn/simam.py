@@ -22,27 +22,11 @@ class SimAM(nn.Module):
         self.lam = lam
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.requires_grad and torch.is_grad_enabled():
-            return self.forward_reference(x)
-        return self.forward_inference(x)
-
-    def forward_reference(self, x: Tensor) -> Tensor:
-        """The formula step by step (differentiable; used for training)."""
         n = max(x.shape[-2] * x.shape[-1] - 1, 1)
         d = (x - x.mean(dim=(-2, -1), keepdim=True)).pow(2)
         v = d.sum(dim=(-2, -1), keepdim=True) / n
         e_inv = d / (4 * (v + self.lam)) + 0.5
         return x * torch.sigmoid(e_inv)
-
-    def forward_inference(self, x: Tensor) -> Tensor:
-        """The same values in fewer passes and without temporaries: mean and variance in one pass
-        (var_mean; v = population variance * HW / n), then d, the affine map, sigmoid in place."""
-        hw = x.shape[-2] * x.shape[-1]
-        var, mean = torch.var_mean(x, dim=(-2, -1), keepdim=True, correction=0)
-        scale = (hw / max(hw - 1, 1)) * var  # v
-        scale = (scale + self.lam).mul_(4).reciprocal_()  # 1 / (4 (v + lam))
-        d = (x - mean).square_()
-        return d.mul_(scale).add_(0.5).sigmoid_().mul_(x)
 
     def extra_repr(self) -> str:
         return f"lam={self.lam}"
