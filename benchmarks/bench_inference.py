@@ -11,6 +11,7 @@ machine). Goal: onnxruntime lrnet-n within 3x of its ceiling time.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import tempfile
 import time
@@ -38,6 +39,41 @@ def matmul_gflops(n: int, runs: int) -> float:
     return 2 * n**3 / (ms / 1000.0) / 1e9
 
 
+def before_after(args: argparse.Namespace) -> None:
+    """Median ms of each model's fused eager forward, contiguous (as lrnet runs) and channels_last."""
+    from lrnet.nn import build_model
+
+    x = torch.rand(1, 3, args.imgsz, args.imgsz)
+    variants = {}
+    for name in args.models:
+        torch.manual_seed(0)
+        before = build_model(name).fuse().eval()
+        torch.manual_seed(0)
+        cl = build_model(name).fuse().eval().to(memory_format=torch.channels_last)
+        variants[name] = {
+            "before": (before, x),
+            "channels_last": (cl, x.contiguous(memory_format=torch.channels_last)),
+        }
+    times: dict[tuple[str, str], list[float]] = {}
+    with torch.inference_mode():
+        for vs in variants.values():
+            for model, inp in vs.values():
+                for _ in range(args.warmup):
+                    model(inp)
+        for _ in range(args.runs):  # interleaved: load changes hit every variant alike
+            for name, vs in variants.items():
+                for label, (model, inp) in vs.items():
+                    t0 = time.perf_counter()
+                    model(inp)
+                    times.setdefault((name, label), []).append(1000 * (time.perf_counter() - t0))
+    print(f"\n{'model':<12} {'variant':<10} {'median ms':>10} {'x before':>9}")
+    for name in variants:
+        base = statistics.median(times[(name, "before")])
+        for label in variants[name]:
+            ms = statistics.median(times[(name, label)])
+            print(f"{name:<12} {label:<10} {ms:>10.1f} {ms / base:>9.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -49,6 +85,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch and onnxruntime intra-op threads")
     parser.add_argument("--matmul", type=int, default=2048, help="side of the ceiling matmul")
     parser.add_argument("--ort-variants", action="store_true", help="also time onnxruntime session variants")
+    parser.add_argument(
+        "--before-after",
+        action="store_true",
+        help="PyTorch eager only: each model as lrnet runs it and with channels_last, interleaved",
+    )
+    parser.add_argument("--against-ultralytics", action="store_true", help="also ultralytics' models")
     args = parser.parse_args()
 
     from lrnet.engine.inference.exporter import export_model_onnx
@@ -58,6 +100,13 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.against_ultralytics and importlib.util.find_spec("ultralytics") is None:
+        print("ultralytics is not installed: the comparison with it is skipped (it needs torchvision)")
+    elif args.against_ultralytics:
+        print("ultralytics found, but this script times lrnet only; compare with `yolo benchmark` numbers")
+    if args.before_after:
+        before_after(args)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; imgsz {args.imgsz}, batch 1, "
           f"median of {args.runs} warm runs")  # fmt: skip
     ceiling = matmul_gflops(args.matmul, 10)

@@ -1,107 +1,240 @@
-"""Training throughput (forward + loss + backward + SGD step) of yolov8n and lrnet-n, and peak memory.
+"""Training throughput (s/it of forward + loss + backward + SGD step) quiet and beside a busy process.
 
-Each model runs in its own subprocess so that its peak resident memory (ru_maxrss) is its own.
-Usage: .venv/bin/python benchmarks/bench_train.py [--imgsz 640 --batch 8 --iters 3 --warmup 1 --device cpu]
+Compares lrnet's thread policies side by side in one run: `old` (every core an intra-op thread, what
+lrnet did before issue #14) and `new` (`lrnet.engine.threads.default_threads` for the given number
+of loader workers), each with the machine otherwise as it is ("quiet") and beside one busy process
+that this script starts (a pure-Python busy loop, the stand-in for a loader worker or a second job).
+Batches are 320 px tiles cut from the real aerial images of `../shared/data/deepforest_voc` (boxes
+clipped to the tiles). Each measurement runs in its own subprocess; the rounds are interleaved.
+
+`--against-ultralytics` adds ultralytics' yolov8n training step with its own loss and 1 thread
+(cores - 1, its default on 2 cores) on the same batch; it is skipped with a message when
+ultralytics is not installed (it needs torchvision, which lrnet does not require).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_train.py [--model yolov8n --imgsz 320 --batch 16
+        --iters 4 --warmup 1 --rounds 1 --workers 4 --against-ultralytics]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-MODELS = ("yolov8n", "lrnet-n")
+DATA_NAME = Path("shared") / "data" / "deepforest_voc"
+# the shared data folder sits beside the repository (../shared); look upwards for it
+DEFAULT_DATA = next(
+    (p / DATA_NAME for p in Path(__file__).resolve().parents if (p / DATA_NAME).is_dir()),
+    Path("..") / DATA_NAME,
+)
+BUSY_LOOP = "while True:\n    pass\n"
 
 
-def measure(model_name: str, imgsz: int, batch: int, iters: int, warmup: int, device: str, nc: int) -> dict:
-    """Time `iters` training steps after `warmup` ones on random images with small random boxes."""
-    import resource
+def tile_batch(data: str, imgsz: int, batch: int, nc: int):
+    """`batch` imgsz x imgsz tiles (with at least one box) of the data's images, and their targets."""
+    import cv2
+    import numpy as np
+    import torch
 
+    from lrnet.data import load_dataset_source
+
+    source = load_dataset_source(data, "val", verbose=False)
+    imgs, idx, cls, boxes = [], [], [], []
+    for rec in source.records:
+        img = cv2.imread(rec.im_file)[:, :, ::-1]
+        for y0 in range(0, rec.height - imgsz + 1, imgsz):
+            for x0 in range(0, rec.width - imgsz + 1, imgsz):
+                b = np.asarray(rec.boxes, np.float32) - [x0, y0, x0, y0]
+                b = b.clip(0, imgsz)
+                keep = ((b[:, 2] - b[:, 0]) > 2) & ((b[:, 3] - b[:, 1]) > 2)
+                if not keep.any() or len(imgs) == batch:
+                    continue
+                idx += [len(imgs)] * int(keep.sum())
+                cls.append(np.asarray(rec.cls)[keep] % nc)
+                boxes.append(b[keep])
+                imgs.append(np.ascontiguousarray(img[y0 : y0 + imgsz, x0 : x0 + imgsz].transpose(2, 0, 1)))
+    while len(imgs) < batch:  # fewer tiles than the batch: repeat them
+        j = len(imgs) % max(len(boxes), 1)
+        imgs.append(imgs[j])
+        idx += [len(imgs) - 1] * len(boxes[j])
+        cls.append(cls[j])
+        boxes.append(boxes[j])
+    x = torch.from_numpy(np.stack(imgs)).float() / 255.0
+    targets = {
+        "batch_idx": torch.tensor(idx, dtype=torch.int64),
+        "cls": torch.from_numpy(np.concatenate(cls)).long(),
+        "bboxes": torch.from_numpy(np.concatenate(boxes)).float(),
+    }
+    return x, targets
+
+
+def lrnet_step(model_name: str, x, targets, nc: int):
+    """A closure running one lrnet training step (forward, loss, backward, clip, SGD)."""
     import torch
 
     from lrnet.engine.training.optim import build_optimizer
     from lrnet.losses.detection import DetectionLoss, default_box_loss
     from lrnet.nn import build_model
 
-    torch.manual_seed(0)
-    dev = torch.device(device)
-    model = build_model(model_name, nc=nc).to(dev).train()
+    model = build_model(model_name, nc=nc).train()
     kind, options = default_box_loss(model_name)
     criterion = DetectionLoss.from_model(model, box_loss=kind, box_options=options)
     optimizer = build_optimizer(model, 0.01, 0.937, 5e-4)
-    imgs = torch.rand(batch, 3, imgsz, imgsz, device=dev)
-    n_per = 20
-    xy = torch.rand(batch * n_per, 2) * (imgsz - 40)
-    wh = 2 + torch.rand(batch * n_per, 2) * 30  # AI-TOD-like sizes, 2-32 px
-    targets = {
-        "batch_idx": torch.arange(batch).repeat_interleave(n_per).to(dev),
-        "cls": torch.randint(0, nc, (batch * n_per,)).to(dev),
-        "bboxes": torch.cat((xy, xy + wh), 1).to(dev),
-    }
 
     def step() -> None:
-        loss, _ = criterion(model(imgs), targets)
+        loss, _ = criterion(model(x), targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
 
-    for _ in range(warmup):
+    return step
+
+
+def ultralytics_step(x, targets, nc: int):  # pragma: no cover - needs ultralytics
+    """A closure running one ultralytics yolov8n training step with its own loss, same batch."""
+    from types import SimpleNamespace
+
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel("yolov8n.yaml", nc=nc, verbose=False).train()
+    model.args = SimpleNamespace(box=7.5, cls=0.5, dfl=1.5)
+    h, w = x.shape[-2:]
+    b = targets["bboxes"]
+    xywhn = torch.stack(
+        (
+            (b[:, 0] + b[:, 2]) / 2 / w,
+            (b[:, 1] + b[:, 3]) / 2 / h,
+            (b[:, 2] - b[:, 0]) / w,
+            (b[:, 3] - b[:, 1]) / h,
+        ),
+        1,
+    )
+    batch = {
+        "img": x,
+        "batch_idx": targets["batch_idx"].float(),
+        "cls": targets["cls"].float()[:, None],
+        "bboxes": xywhn,
+    }
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.937, nesterov=True)
+
+    def step() -> None:
+        loss, _ = model.loss(batch)
+        loss.sum().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def child(args: argparse.Namespace) -> dict:
+    """Measure one (trainer, policy) in this process: s/it over `iters` steps after `warmup`."""
+    import resource
+
+    import torch
+
+    from lrnet.engine.threads import available_cores, default_threads
+
+    torch.manual_seed(0)
+    trainer, policy = args.child.split(":")
+    cores = available_cores()
+    threads = {"old": cores, "new": default_threads(cores, args.workers), "ultra": max(cores - 1, 1)}[policy]
+    torch.set_num_threads(threads)
+    x, targets = tile_batch(args.data, args.imgsz, args.batch, args.nc)
+    step = (
+        ultralytics_step(x, targets, args.nc)
+        if trainer == "ultralytics"
+        else lrnet_step(args.model, x, targets, args.nc)
+    )
+    for _ in range(args.warmup):
         step()
-    t0 = time.perf_counter()
-    for _ in range(iters):
+    times = []
+    for _ in range(args.iters):
+        t0 = time.perf_counter()
         step()
-    seconds = time.perf_counter() - t0
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    if dev.type == "cuda":
-        peak_mib = torch.cuda.max_memory_allocated(dev) / 2**20
+        times.append(time.perf_counter() - t0)
     return {
-        "model": model_name,
-        "images_per_s": batch * iters / seconds,
-        "s_per_iter": seconds / iters,
-        "peak_mib": peak_mib,
-        "threads": torch.get_num_threads(),
+        "s_per_iter": statistics.median(times),
+        "threads": threads,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 
 
+def run_child(key: str, argv: list[str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", key, *argv], capture_output=True, text=True, check=False
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{key}: benchmark child failed\n{proc.stderr[-2000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--imgsz", type=int, default=640)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--iters", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="yolov8n")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="data whose images are cut into tiles")
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--iters", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--nc", type=int, default=80)
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of every case")
+    parser.add_argument("--workers", type=int, default=4, help="loader workers the new policy plans for")
+    parser.add_argument("--nc", type=int, default=1)
+    parser.add_argument("--against-ultralytics", action="store_true")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = measure(args.child, args.imgsz, args.batch, args.iters, args.warmup, args.device, args.nc)
-        print("RESULT " + json.dumps(result))
+        print("RESULT " + json.dumps(child(args)))
         return 0
 
-    results = {}
-    for name in MODELS:
-        cmd = [sys.executable, __file__, "--child", name, *sys.argv[1:]]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            print(f"{name}: benchmark failed\n{proc.stderr[-2000:]}", file=sys.stderr)
-            return 1
-        results[name] = json.loads(lines[-1][len("RESULT ") :])
-    mem_kind = "peak CUDA MiB" if args.device.startswith("cuda") else "peak RSS MiB"
-    print(f"train step {args.imgsz}px, batch {args.batch}, {args.device}, {args.iters} timed iterations")
-    print(f"{'model':<10} {'images/s':>10} {'s/iter':>8} {mem_kind:>14}")
-    for r in results.values():
-        print(f"{r['model']:<10} {r['images_per_s']:>10.2f} {r['s_per_iter']:>8.2f} {r['peak_mib']:>14.0f}")
-    a, b = results["lrnet-n"], results["yolov8n"]
+    keys = ["lrnet:old", "lrnet:new"]
+    if args.against_ultralytics:
+        if importlib.util.find_spec("ultralytics") is None:
+            print("ultralytics is not installed: its trainer is skipped (it needs torchvision)")
+        else:
+            keys.append("ultralytics:ultra")
+    argv = [a for a in sys.argv[1:] if a != "--against-ultralytics"]
+    results: dict[tuple[str, str], list[dict]] = {}
+    for _ in range(args.rounds):
+        for load in ("quiet", "busy"):
+            busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if load == "busy" else None
+            try:
+                for key in keys:
+                    r = run_child(key, argv)
+                    results.setdefault((key, load), []).append(r)
+                    print(f"  {key} {load}: {r['s_per_iter']:.2f} s/it ({r['threads']} threads)", flush=True)
+            finally:
+                if busy is not None:
+                    busy.kill()
+                    busy.wait()
+    from lrnet.engine.threads import available_cores
+
     print(
-        f"ratio lrnet-n / yolov8n: throughput {a['images_per_s'] / b['images_per_s']:.2f}x, "
-        f"peak memory {a['peak_mib'] / b['peak_mib']:.2f}x"
+        f"train step {args.model} {args.imgsz}px batch {args.batch}, real tiles of {Path(args.data).name}, "
+        f"{available_cores()} cores, median of {args.iters} steps x {args.rounds} round(s)"
     )
+    print(f"{'trainer:policy':<20} {'threads':>7} {'quiet s/it':>11} {'busy s/it':>10} {'busy/quiet':>10}")
+    s = {}
+    for key in keys:
+        q = statistics.median(r["s_per_iter"] for r in results[(key, "quiet")])
+        b = statistics.median(r["s_per_iter"] for r in results[(key, "busy")])
+        s[key] = (q, b)
+        print(f"{key:<20} {results[(key, 'quiet')][0]['threads']:>7} {q:>11.2f} {b:>10.2f} {b / q:>10.2f}")
+    (oq, ob), (nq, nb) = s["lrnet:old"], s["lrnet:new"]
+    print(f"ratio new/old policy: quiet {nq / oq:.2f}x, busy {nb / ob:.2f}x")
+    if "ultralytics:ultra" in s:
+        uq, ub = s["ultralytics:ultra"]
+        print(f"ratio lrnet(new)/ultralytics: quiet {nq / uq:.2f}x, busy {nb / ub:.2f}x")
     return 0
 
 

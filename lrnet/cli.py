@@ -25,6 +25,7 @@ COMMANDS = {
     "val": "val",
     "predict": "predict",
     "export": "export",
+    "benchmark": "benchmark",
     "eval-json": "eval_json",
     "ablate": "ablate",
     "demo": "demo",

@@ -36,6 +36,7 @@ CASES: dict[tuple[str, ...], list[str] | None] = {
     ("val",): ["--weights", f"{{tmp}}/{MISSING}.pt", "--data", f"{{tmp}}/{MISSING}.yaml"],
     ("predict",): ["--weights", f"{{tmp}}/{MISSING}.pt", "--source", "{tmp}"],
     ("export",): ["--weights", f"{{tmp}}/{MISSING}.pt"],
+    ("benchmark",): ["--weights", "{tmp}/w.pt", "--data", "{tmp}", "--formats", "onnx-int4"],
     ("eval-json",): [f"{{tmp}}/{MISSING}_gt.json", f"{{tmp}}/{MISSING}_dt.json"],
     ("ablate",): ["components", "--project", "{tmp}/ablate", "--set", "epochz=3"],  # unknown option
     ("demo",): ["--out", "{tmp}/demo", "--imgsz", "100"],  # not a multiple of 32

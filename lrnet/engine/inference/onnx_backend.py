@@ -56,6 +56,17 @@ def session_options(threads: int | None = None, optimization: str = "all") -> An
     return opts
 
 
+def execution_providers(device: str | torch.device = "cpu", tensorrt: bool = True) -> list[str]:
+    """onnxruntime providers for `device`: the CPU one on a CPU; on CUDA, TensorRT (when installed and
+    `tensorrt`), then CUDA, then the CPU as fallback, keeping only those this onnxruntime build has."""
+    if torch.device(device).type != "cuda":
+        return ["CPUExecutionProvider"]
+    available = set(import_onnxruntime().get_available_providers())
+    wanted = ["TensorrtExecutionProvider"] if tensorrt else []
+    wanted += ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [p for p in wanted if p in available or p == "CPUExecutionProvider"]
+
+
 class OnnxModel:
     """An onnxruntime session with the `(B, 3, H, W) -> (B, A, 4 + nc)` call of `DetectionModel`.
 
@@ -63,7 +74,13 @@ class OnnxModel:
     of the exported batch, and an input of another size raises an `OnnxModelError` naming both sizes.
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None, optimization: str = "all") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        optimization: str = "all",
+        providers: list[str] | None = None,
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise OnnxModelError(f"{self.path}: no such ONNX file; check the path")
@@ -72,7 +89,7 @@ class OnnxModel:
             self.session = ort.InferenceSession(
                 str(self.path),
                 sess_options=session_options(threads, optimization),
-                providers=["CPUExecutionProvider"],
+                providers=providers or ["CPUExecutionProvider"],
             )
         except Exception as e:  # onnxruntime raises its own exception types for invalid files
             raise OnnxModelError(
@@ -93,6 +110,7 @@ class OnnxModel:
             self.stride = torch.tensor(json.loads(meta["stride"]), dtype=torch.float32)
             self.imgsz = int(meta["imgsz"])
             self.nc = int(meta["nc"])
+            self.precision = meta.get("precision", "fp32")
         except (KeyError, ValueError) as e:
             raise OnnxModelError(
                 f"{self.path}: missing lrnet metadata (names/stride/imgsz/nc): {e}; export it again with "

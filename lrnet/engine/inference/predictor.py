@@ -18,7 +18,8 @@ import torch
 from lrnet.data.augment import letterbox
 from lrnet.engine.device import select_device
 from lrnet.engine.imgsz import check_imgsz
-from lrnet.engine.inference.onnx_backend import OnnxModel
+from lrnet.engine.inference.backends import backend_for
+from lrnet.engine.inference.onnx_backend import OnnxModel, execution_providers
 from lrnet.engine.inference.slicing import merge_tiles, slice_windows
 from lrnet.engine.training.checkpoint import load_checkpoint, load_model
 from lrnet.errors import ExportError
@@ -29,15 +30,20 @@ from lrnet.ops import postprocess, scale_boxes
 def load_inference_model(
     weights: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[Any, list[str] | None, int]:
-    """(model, class names, default imgsz) from an lrnet checkpoint (fused) or an exported `.onnx` file.
+    """(model, class names, default imgsz) from an lrnet checkpoint (fused) or an exported model
+    (`.onnx`, OpenVINO `.xml`, `.torchscript`: `lrnet.engine.inference.backends`).
 
-    Raises `CheckpointError` / `OnnxModelError` naming the file when it is not ours, and `DeviceError`
+    Raises `CheckpointError` / `ExportError` naming the file when it is not ours, and `DeviceError`
     when `device` is not available (`lrnet.engine.device.select_device`).
     """
     weights = Path(weights)
     device = select_device(device)
-    if weights.suffix.lower() == ".onnx":
-        model = OnnxModel(weights)
+    backend = backend_for(weights)
+    if backend is OnnxModel:
+        model = OnnxModel(weights, providers=execution_providers(device))
+        return model, model.names, model.imgsz
+    if backend is not None:
+        model = backend(weights)
         return model, model.names, model.imgsz
     ckpt = load_checkpoint(weights)
     imgsz = int((ckpt.get("train_args") or {}).get("imgsz", 640))

@@ -37,6 +37,7 @@ _HELP = {
     "imgsz": "square training/validation input size (multiple of 32)",
     "device": "cpu, cuda, cuda:N or auto",
     "workers": "data-loader worker processes per rank",
+    "threads": "torch intra-op threads per rank (0 = automatic: the cores minus some for loader workers)",
     "seed": "global random seed",
     "deterministic": "use deterministic algorithms (bitwise repeatable on CPU)",
     "box_loss": "box loss spec, e.g. 'ciou' or 'rsiou:focal=none'; empty = the model's default",
@@ -115,6 +116,7 @@ RULES: dict[str, Rule] = {
     "batch": Range(1, 65_536, example=16),
     "imgsz": Range(32, 32_768),
     "workers": Range(0, 256),
+    "threads": Range(0, 1024),
     "seed": Range(0, 2**63 - 1),
     "lr0": Range(0, 10, lo_open=True, example=0.01),
     "lrf": Range(0, 1, lo_open=True, example=0.01),
@@ -171,6 +173,7 @@ class TrainConfig:
     imgsz: int = 640
     device: str = "auto"
     workers: int = 4
+    threads: int = 0
     seed: int = 0
     deterministic: bool = True
     box_loss: str = ""

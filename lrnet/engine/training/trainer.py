@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from lrnet.engine.inference.validator import evaluate, fitness
 from lrnet.engine.run_dir import next_run_dir
 from lrnet.engine.run_lock import RunLock
+from lrnet.engine.threads import apply_thread_policy
 from lrnet.engine.training.callbacks import Callbacks
 from lrnet.engine.training.checkpoint import (
     build_model_from_checkpoint,
@@ -155,7 +157,7 @@ class Trainer:
             if not saved.get("extra"):  # an always-empty field of checkpoints written before its removal
                 saved.pop("extra", None)
             # The saved run's hyper-parameters win; only where/how it runs may change on resume.
-            for key in ("device", "workers"):
+            for key in ("device", "workers", "threads"):
                 saved[key] = getattr(config, key)
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
@@ -184,6 +186,11 @@ class Trainer:
                 f"batch={cfg.batch} is not divisible by the {ctx.world_size} DDP processes; "
                 f"use a multiple of {ctx.world_size}"
             )
+        thread_line = apply_thread_policy(
+            cfg.threads, cfg.workers, int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size))
+        )
+        if ctx.is_main:
+            print(thread_line)
         seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
         if not self.ckpt or self.save_dir is None:
             new_dir = (
