@@ -100,21 +100,17 @@ def load_model_config(cfg: str | Path | dict, nc: int | None = None, names: list
             resolved = _read_yaml(text, file_name)
             resolved.setdefault("scale", scale)
             origin, name = file_name, text_name
-        elif text_name.endswith((".pt", ".pth")):
+        elif Path(text_name).suffix.lower() in CHECKPOINT_SUFFIXES:
             raise ConfigError(
-                f"{text_name} is a weights file, not a model config; give the architecture as a model "
-                f"name or YAML (e.g. lrnet-n) and the file as the weights to start from (weights={text_name})"
+                f"{text_name} is a checkpoint, not a model config; give the architecture as a model name or "
+                f"YAML (e.g. lrnet-n) and the file as the weights to start from (weights={text_name}), "
+                f"or resume from it to continue that run (resume={text_name})"
             )
         elif text_name.endswith((".yaml", ".yml")) or Path(text_name).is_file():
             path = Path(text_name)
             if not path.is_file():
                 raise ConfigError(
                     f"{path}: model config file not found; check the path or use a shipped model name"
-                )
-            if path.suffix.lower() in CHECKPOINT_SUFFIXES:
-                raise ConfigError(
-                    f"{path}: this is a checkpoint, not a model config; give a model YAML or a shipped name "
-                    "(to continue that run, resume from the checkpoint instead)"
                 )
             resolved = _read_yaml_file(path)
             origin, name = str(path), path.stem

@@ -40,7 +40,7 @@ from lrnet.engine.inference.exporter import (
 )
 from lrnet.engine.training.checkpoint import load_checkpoint, load_model
 from lrnet.errors import ConfigError, ExportError
-from lrnet.fileio import atomic_path
+from lrnet.fileio import atomic_path, refuse_overwriting_inputs
 from lrnet.ops import postprocess
 from lrnet.ops.boxes import box_iou
 from lrnet.schema import Choice, Range, Rule, check_rules
@@ -94,6 +94,8 @@ class ExportJob:
                 "use format='onnx' or 'openvino'"
             )
         suffix = FORMAT_SUFFIXES[self.format]
+        if self.out:  # checked first: the weights must survive whatever else is wrong with `out`
+            refuse_overwriting_inputs(self.out, self.weights, self.data, error=ExportError)
         if self.out and Path(self.out).suffix.lower() != suffix:
             raise ConfigError(
                 f"out={self.out!r}: a {self.format} model is found by its suffix; name it *{suffix}"
