@@ -189,12 +189,14 @@ def test_cli_bad_format_is_one_line(tmp_path, capsys):
 
 def test_export_refuses_to_overwrite_its_weights(setup, tmp_path):
     _, ckpt, _, _ = setup
-    with pytest.raises(ConfigError, match=r"name it \*\.onnx"):  # out=weights.pt: wrong suffix
+    with pytest.raises(ExportError, match="would destroy the input"):  # refused before the suffix check
         ExportJob(str(ckpt), out=str(ckpt))
+    with pytest.raises(ConfigError, match=r"name it \*\.onnx"):  # another path with the wrong suffix
+        ExportJob(str(ckpt), out=str(tmp_path / "w.pt"))
     odd = tmp_path / "w.onnx"  # a checkpoint named like the export it would write
     odd.write_bytes(ckpt.read_bytes())
-    with pytest.raises(ExportError, match="overwrite the weights"):
-        run_export(ExportJob(str(odd), out=str(odd)))
+    with pytest.raises(ExportError, match="would destroy the input"):
+        run_export(ExportJob(str(odd)))  # the derived output path is the weights themselves
     assert odd.read_bytes() == ckpt.read_bytes()
 
 

@@ -318,8 +318,7 @@ def run_export(job: ExportJob) -> FormatExportResult:
     imgsz = check_imgsz(imgsz, int(model.stride.max()))
     names = list(ckpt.get("names") or []) or model.names
     out = job.out_path()
-    if out.resolve() == weights.resolve():
-        raise ExportError(f"{out}: the export would overwrite the weights it reads; give another output path")
+    refuse_overwriting_inputs(out, weights, job.data, error=ExportError)  # also a derived `out`
     meta = build_metadata(names, model.stride, imgsz, int(model.nc), job.precision, job.dynamic)
     images = (
         letterboxed_images(job.data, job.split, imgsz, max(job.calib_images, job.check_images))
