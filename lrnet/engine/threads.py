@@ -6,10 +6,13 @@ job, an indexer) delays one thread of every region and so every region: on 2 cor
 process made training 3.2x slower (issue #14). Leaving cores to the loader workers keeps the
 parallel regions on cores nobody else wants, at a small cost when the machine is otherwise quiet.
 
-Policy (`default_threads`): with `workers` > 0 loader processes, reserve `min(workers, max(1,
-cores // 4))` cores for them; with no workers, use every core; never fewer than 1 thread. `cores`
-is the CPUs this process may run on (its affinity mask), divided among the DDP ranks of this
-node. Loader workers run OpenCV single-threaded (`lrnet.data.loader.seed_worker`).
+Policy (`default_threads`): with `workers` > 0 loader processes, reserve `min(workers, cores // 4)`
+cores for them; never fewer than 1 thread. Below 4 cores nothing is reserved: on 2 cores one thread
+made the demo's lrnet-n training 2.8x slower on a quiet machine (4.0 against 1.4 s/it, its loader
+workers nearly idle), a price only worth paying beside a busy process, where `threads=1` is the
+choice to make explicitly (docs/DEPLOY.md). `cores` is the CPUs this process may run on (its
+affinity mask), divided among the DDP ranks of this node. Loader workers run OpenCV single-threaded
+(`lrnet.data.loader.seed_worker`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def default_threads(cores: int, workers: int, local_world_size: int = 1) -> int:
             "workers >= 0 and local_world_size >= 1"
         )
     per_rank = max(cores // local_world_size, 1)
-    reserve = min(workers, max(1, per_rank // 4)) if workers > 0 else 0
+    reserve = min(workers, per_rank // 4)
     return max(per_rank - reserve, 1)
 
 

@@ -12,7 +12,8 @@ from lrnet.errors import ConfigError
     ("cores", "workers", "ranks", "expected"),
     [
         (2, 0, 1, 2),  # no loader workers: every core
-        (2, 4, 1, 1),  # workers on 2 cores: one core left to them (ultralytics' cores - 1)
+        (2, 4, 1, 2),  # below 4 cores nothing is reserved: one thread costs too much when quiet
+        (4, 4, 1, 3),  # reserve min(4, 4 // 4) = 1
         (1, 4, 1, 1),  # never below one thread
         (16, 8, 1, 12),  # reserve min(workers, cores // 4) = 4
         (16, 2, 1, 14),  # reserve min(2, 4) = 2
