@@ -8,7 +8,7 @@ parallel regions on cores nobody else wants, at a small cost when the machine is
 
 Policy (`default_threads`): with `workers` > 0 loader processes, reserve `min(workers, cores // 4)`
 cores for them; never fewer than 1 thread. Below 4 cores nothing is reserved: on 2 cores one thread
-made the demo's lrnet-n training 2.8x slower on a quiet machine (4.0 against 1.4 s/it, its loader
+made the demo's lrnet-n training 1.7x slower on a quiet machine (4.0 against 2.4 s/it, its loader
 workers nearly idle), a price only worth paying beside a busy process, where `threads=1` is the
 choice to make explicitly (docs/DEPLOY.md). `cores` is the CPUs this process may run on (its
 affinity mask), divided among the DDP ranks of this node. Loader workers run OpenCV single-threaded
