@@ -1,11 +1,14 @@
 """Training throughput (s/it of forward + loss + backward + SGD step) quiet and beside a busy process.
 
 Compares lrnet's thread policies side by side in one run: `old` (every core an intra-op thread, what
-lrnet did before issue #14) and `new` (`lrnet.engine.threads.default_threads` for the given number
-of loader workers), each with the machine otherwise as it is ("quiet") and beside one busy process
-that this script starts (a pure-Python busy loop, the stand-in for a loader worker or a second job).
-Batches are 320 px tiles cut from the real aerial images of `../shared/data/deepforest_voc` (boxes
-clipped to the tiles). Each measurement runs in its own subprocess; the rounds are interleaved.
+lrnet did before issue #14), `new` (`lrnet.engine.threads.default_threads` for the given number
+of loader workers; below 4 cores the same as `old`) and `adaptive` (`lrnet train --adapt-threads`:
+`lrnet.engine.thread_tuner.ThreadTuner` probes the candidate counts and keeps the fastest; its first
+probe is not timed, later iterations feed it as in training), each with the machine otherwise as it
+is ("quiet") and beside one busy process that this script starts (a pure-Python busy loop, the
+stand-in for a loader worker or a second job). Batches are 320 px tiles cut from the real aerial
+images of `../shared/data/deepforest_voc` (boxes clipped to the tiles). Each measurement runs in its
+own subprocess; the rounds are interleaved.
 
 `--against-ultralytics` adds ultralytics' yolov8n training step with its own loss and 1 thread
 (cores - 1, its default on 2 cores) on the same batch; it is skipped with a message when
@@ -140,29 +143,43 @@ def child(args: argparse.Namespace) -> dict:
 
     import torch
 
+    from lrnet.engine.thread_tuner import ThreadTuner, candidate_threads
     from lrnet.engine.threads import available_cores, default_threads
 
     torch.manual_seed(0)
     trainer, policy = args.child.split(":")
     cores = available_cores()
-    threads = {"old": cores, "new": default_threads(cores, args.workers), "ultra": max(cores - 1, 1)}[policy]
+    threads = {
+        "old": cores,
+        "new": default_threads(cores, args.workers),
+        "adaptive": cores,
+        "ultra": max(cores - 1, 1),
+    }[policy]
     torch.set_num_threads(threads)
+    tuner = ThreadTuner(candidate_threads(cores), period=args.iters + 1) if policy == "adaptive" else None
     x, targets = tile_batch(args.data, args.imgsz, args.batch, args.nc)
     step = (
         ultralytics_step(x, targets, args.nc)
         if trainer == "ultralytics"
         else lrnet_step(args.model, x, targets, args.nc)
     )
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.iters):
+
+    def timed_step() -> float:
         t0 = time.perf_counter()
         step()
-        times.append(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        if tuner is not None:
+            tuner.step(seconds)
+        return seconds
+
+    for _ in range(args.warmup):
+        timed_step()
+    while tuner is not None and tuner.probing:  # the tuner's first choice; its probe is not timed
+        timed_step()
+    times = [timed_step() for _ in range(args.iters)]
     return {
         "s_per_iter": statistics.median(times),
-        "threads": threads,
+        "threads": tuner.current if tuner is not None else threads,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 
@@ -197,7 +214,7 @@ def main() -> int:
         print("RESULT " + json.dumps(child(args)))
         return 0
 
-    keys = ["lrnet:old", "lrnet:new"]
+    keys = ["lrnet:old", "lrnet:new", "lrnet:adaptive"]
     if args.against_ultralytics:
         if importlib.util.find_spec("ultralytics") is None:
             print("ultralytics is not installed: its trainer is skipped (it needs torchvision)")
@@ -223,18 +240,21 @@ def main() -> int:
         f"train step {args.model} {args.imgsz}px batch {args.batch}, real tiles of {Path(args.data).name}, "
         f"{available_cores()} cores, median of {args.iters} steps x {args.rounds} round(s)"
     )
-    print(f"{'trainer:policy':<20} {'threads':>7} {'quiet s/it':>11} {'busy s/it':>10} {'busy/quiet':>10}")
+    print(f"{'trainer:policy':<20} {'quiet s/it':>11} {'busy s/it':>10} {'busy/quiet':>10} {'threads':>8}")
     s = {}
     for key in keys:
         q = statistics.median(r["s_per_iter"] for r in results[(key, "quiet")])
         b = statistics.median(r["s_per_iter"] for r in results[(key, "busy")])
         s[key] = (q, b)
-        print(f"{key:<20} {results[(key, 'quiet')][0]['threads']:>7} {q:>11.2f} {b:>10.2f} {b / q:>10.2f}")
-    (oq, ob), (nq, nb) = s["lrnet:old"], s["lrnet:new"]
+        tq, tb = results[(key, "quiet")][-1]["threads"], results[(key, "busy")][-1]["threads"]
+        print(f"{key:<20} {q:>11.2f} {b:>10.2f} {b / q:>10.2f} {f'{tq} / {tb}':>8}")
+    (oq, ob), (nq, nb), (aq, ab) = s["lrnet:old"], s["lrnet:new"], s["lrnet:adaptive"]
     print(f"ratio new/old policy: quiet {nq / oq:.2f}x, busy {nb / ob:.2f}x")
+    print(f"ratio adaptive/old policy: quiet {aq / oq:.2f}x, busy {ab / ob:.2f}x")
     if "ultralytics:ultra" in s:
         uq, ub = s["ultralytics:ultra"]
         print(f"ratio lrnet(new)/ultralytics: quiet {nq / uq:.2f}x, busy {nb / ub:.2f}x")
+        print(f"ratio lrnet(adaptive)/ultralytics: quiet {aq / uq:.2f}x, busy {ab / ub:.2f}x")
     return 0
 
 

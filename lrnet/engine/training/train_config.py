@@ -38,6 +38,8 @@ _HELP = {
     "device": "cpu, cuda, cuda:N or auto",
     "workers": "data-loader worker processes per rank",
     "threads": "torch intra-op threads per rank (0 = automatic: the cores minus some for loader workers)",
+    "adapt_threads": "re-measure while training whether fewer threads are faster (shared machines); "
+    "`threads` is then the most tried",
     "seed": "global random seed",
     "deterministic": "use deterministic algorithms (bitwise repeatable on CPU)",
     "box_loss": "box loss spec, e.g. 'ciou' or 'rsiou:focal=none'; empty = the model's default",
@@ -174,6 +176,7 @@ class TrainConfig:
     device: str = "auto"
     workers: int = 4
     threads: int = 0
+    adapt_threads: bool = False
     seed: int = 0
     deterministic: bool = True
     box_loss: str = ""

@@ -32,7 +32,8 @@ from tqdm import tqdm
 from lrnet.engine.inference.validator import evaluate, fitness
 from lrnet.engine.run_dir import next_run_dir
 from lrnet.engine.run_lock import RunLock
-from lrnet.engine.threads import apply_thread_policy
+from lrnet.engine.thread_tuner import ThreadTuner, candidate_threads
+from lrnet.engine.threads import apply_thread_policy, available_cores
 from lrnet.engine.training.callbacks import Callbacks
 from lrnet.engine.training.checkpoint import (
     build_model_from_checkpoint,
@@ -157,7 +158,7 @@ class Trainer:
             if not saved.get("extra"):  # an always-empty field of checkpoints written before its removal
                 saved.pop("extra", None)
             # The saved run's hyper-parameters win; only where/how it runs may change on resume.
-            for key in ("device", "workers", "threads"):
+            for key in ("device", "workers", "threads", "adapt_threads"):
                 saved[key] = getattr(config, key)
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
@@ -175,6 +176,7 @@ class Trainer:
                 self.weights_source = load_weights_source(config.weights)
                 transfer_weights(build_model(config.model), self.weights_source)
         self.lock: RunLock | None = None
+        self.thread_tuner: ThreadTuner | None = None
 
     # ----------------------------------------------------------------------------------- set-up
     def _setup(self) -> None:
@@ -189,6 +191,13 @@ class Trainer:
         thread_line = apply_thread_policy(
             cfg.threads, cfg.workers, int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size))
         )
+        self.thread_tuner = (
+            ThreadTuner(candidate_threads(torch.get_num_threads())) if cfg.adapt_threads else None
+        )
+        if self.thread_tuner is not None:
+            thread_line += "; adaptive: re-measured while training"
+        elif available_cores() <= 4:
+            thread_line += "; on a shared machine, --adapt-threads re-measures the count while training"
         if ctx.is_main:
             print(thread_line)
         seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
@@ -396,6 +405,7 @@ class Trainer:
         bar = tqdm(
             loader, total=nb, disable=not ctx.is_main, dynamic_ncols=True, desc=f"{epoch + 1}/{cfg.epochs}"
         )
+        tick = time.perf_counter()
         for i, batch in enumerate(bar):
             ni = i + nb * epoch
             if i == 0 and epoch == self.start_epoch and ctx.is_main and cfg.plots:
@@ -434,6 +444,11 @@ class Trainer:
             mean_loss = (mean_loss * i + items.cpu()) / (i + 1)
             if cfg.record_seen:
                 seen.extend(int(v) for v in batch["image_id"])
+            if self.thread_tuner is not None:
+                tock = time.perf_counter()
+                if i > 0:  # the first batch of an epoch also waits for the loader workers to start
+                    self.thread_tuner.step(tock - tick)
+                tick = tock
             if ctx.is_main:
                 bar.set_postfix(
                     box=f"{mean_loss[0]:.3f}",
@@ -442,8 +457,11 @@ class Trainer:
                     lr=f"{self.optimizer.param_groups[0]['lr']:.2e}",
                     inst=int(targets["cls"].numel()),
                     size=imgs.shape[-1],
+                    **({"thr": self.thread_tuner.current} if self.thread_tuner else {}),
                 )
         bar.close()
+        if self.thread_tuner is not None and ctx.is_main:
+            print(self.thread_tuner.describe())
         return mean_loss.tolist(), seen
 
     def _optimizer_step(self) -> None:
