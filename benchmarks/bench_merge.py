@@ -47,11 +47,46 @@ def median_s(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _nms_ios(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    classes: torch.Tensor,
+    threshold: float,
+    min_area_ratio: float = 0.25,
+) -> torch.Tensor:
+    """Class-aware greedy NMS where a box is suppressed by a higher-scoring one of its class when
+    intersection / (smaller area) > threshold and the two areas differ by at most 1 / min_area_ratio
+    (so that one large box cannot swallow every small object inside it). Returns kept indices,
+    score descending. The pre-`merge.py` path of lrnet (a Python loop over pairs), kept here as the
+    reference this benchmark times; sliced prediction uses `lrnet.engine.inference.merge`."""
+    order = scores.argsort(descending=True, stable=True)
+    keep = []
+    for c in classes[order].unique():
+        idx = order[classes[order] == c]
+        b = boxes[idx]
+        lt = torch.maximum(b[:, None, :2], b[None, :, :2])
+        rb = torch.minimum(b[:, None, 2:], b[None, :, 2:])
+        inter = (rb - lt).clamp(min=0).prod(-1)
+        area = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(-1)
+        small = torch.minimum(area[:, None], area[None, :])
+        similar = small >= min_area_ratio * torch.maximum(area[:, None], area[None, :])
+        over = ((inter / small.clamp(min=1e-9) > threshold) & similar).tolist()
+        removed = [False] * len(idx)
+        for i in range(len(idx)):
+            if removed[i]:
+                continue
+            keep.append(int(idx[i]))
+            row = over[i]
+            for j in range(i + 1, len(idx)):
+                if row[j]:
+                    removed[j] = True
+    keep_t = torch.tensor(keep, dtype=torch.long, device=boxes.device)
+    return keep_t[scores[keep_t].argsort(descending=True, stable=True)] if keep else keep_t
+
+
 def legacy_ios_nms(dets: torch.Tensor, threshold: float) -> torch.Tensor:
     """lrnet's merge before this benchmark existed: class-aware IOS NMS, a Python loop over pairs."""
-    from lrnet.engine.inference.slicing import nms_ios
-
-    return nms_ios(dets[:, :4], dets[:, 4], dets[:, 5].long(), threshold)
+    return _nms_ios(dets[:, :4], dets[:, 4], dets[:, 5].long(), threshold)
 
 
 def sahi_runner(kind: str):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lrnet.engine.inference.predictor import Predictor
-from lrnet.engine.inference.slicing import cut_flags, intersection_over_first, merge_detections, slice_windows
+from lrnet.engine.inference.slicing import cut_flags, merge_detections, slice_windows
 from tests.engine.square_detector import SquareDetector, paint_squares
 
 
@@ -35,12 +35,6 @@ def test_windows_hand_worked():
     assert sorted({x0 for x0, *_ in slice_windows(1000, 1000, 256, 0.2)}) == [0, 204, 408, 612, 744]
     with pytest.raises(ValueError, match="overlap"):
         slice_windows(10, 10, 4, 1.0)
-
-
-def test_intersection_over_first_hand_worked():
-    a = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
-    b = torch.tensor([[1.0, 0.0, 11.0, 10.0], [5.0, 5.0, 6.0, 6.0]])
-    assert intersection_over_first(a, b).tolist() == [[0.5, 0.0]]
 
 
 def test_cut_flags_only_inner_edges():
@@ -96,19 +90,9 @@ def test_without_cut_rule_plain_tiling_would_duplicate():
     assert raw > len(SQUARES)
 
 
-def test_nms_ios_matches_hand_worked_and_iou_mode_matches_batched_nms():
-    from lrnet.engine.inference.slicing import nms_ios
+def test_merge_with_iou_nms_equals_batched_nms():
     from lrnet.ops import batched_nms
 
-    boxes = torch.tensor(
-        [[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 4.0, 4.0], [20.0, 0.0, 30.0, 10.0], [2.0, 2.0, 5.0, 5.0]]
-    )
-    scores = torch.tensor([0.5, 0.9, 0.8, 0.7])
-    classes = torch.tensor([0, 0, 0, 1])
-    # box 1 (0.9) lies inside box 0: IoS 1 -> box 0 suppressed although IoU is only 0.09
-    assert nms_ios(boxes, scores, classes, 0.5, min_area_ratio=0.0).tolist() == [1, 2, 3]
-    # box 1 has 9/100 of box 0's area: with the default size-similarity rule (>= 1/4) both stay
-    assert nms_ios(boxes, scores, classes, 0.5).tolist() == [1, 2, 3, 0]
     torch.manual_seed(0)
     xy = torch.rand(60, 2) * 50
     rb = torch.cat((xy, xy + 2 + torch.rand(60, 2) * 10), 1)

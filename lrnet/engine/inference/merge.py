@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from lrnet.errors import ConfigError
+from lrnet.ops.boxes import pair_extents
 from lrnet.similarity import DEFAULT_SCALE, similarity
 
 POSTPROCESS_TYPES = ("nms", "nmm", "greedy-nmm")
@@ -79,14 +80,10 @@ def get_match_metric(name: str) -> MatchMetric:
     return metric
 
 
-def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    return np.maximum(w, 0) * np.maximum(h, 0)
-
-
-def _area(a: np.ndarray) -> np.ndarray:
-    return (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+def _extents(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Intersection, union and the two areas of aligned boxes, by lrnet's one box arithmetic."""
+    ext = pair_extents(torch.from_numpy(a).unbind(-1), torch.from_numpy(b).unbind(-1), 0.0)
+    return ext.inter.numpy(), ext.union.numpy(), (ext.w * ext.h).numpy(), (ext.wb * ext.hb).numpy()
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -98,14 +95,15 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 @register_match_metric("iou")
 def pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of aligned boxes (0 when the union is empty)."""
-    inter = _intersection(a, b)
-    return _ratio(inter, _area(a) + _area(b) - inter)
+    inter, union, _, _ = _extents(a, b)
+    return _ratio(inter, union)
 
 
 @register_match_metric("ios")
 def pair_ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over the smaller area of aligned boxes (SAHI's IOS; 0 for an empty box)."""
-    return _ratio(_intersection(a, b), np.minimum(_area(a), _area(b)))
+    inter, _, area_a, area_b = _extents(a, b)
+    return _ratio(inter, np.minimum(area_a, area_b))
 
 
 def _nwd_reach(boxes: np.ndarray, threshold: float) -> np.ndarray:
@@ -123,7 +121,8 @@ def pair_nwd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def pair_ioa(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over the area of the first box (how much of a[i] lies inside b[i])."""
-    return _ratio(_intersection(a, b), _area(a))
+    inter, _, area_a, _ = _extents(a, b)
+    return _ratio(inter, area_a)
 
 
 # -- candidate pairs ----------------------------------------------------------------------------
