@@ -40,14 +40,10 @@ def main() -> None:
     p.add_argument("--seed-a", type=int, default=0, help="synthetic generator seed of the pre-training set")
     p.add_argument("--seed-b", type=int, default=1, help="synthetic generator seed of the target set")
     p.add_argument("--metric", default="AP50", help="metric compared (AP50 or AP)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--workers", type=int, default=2, help="data-loader workers (as the demo)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = lrnet's thread policy)")
     p.add_argument("--out", default="runs/bench_finetune")
     args = p.parse_args()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-
     from lrnet.engine.training.trainer import train
 
     out = Path(args.out)
@@ -56,7 +52,7 @@ def main() -> None:
         data="synthetic",
         imgsz=args.imgsz,
         batch=args.batch,
-        workers=0,
+        workers=args.workers,
         device="cpu",
         synthetic_train=args.train,
         synthetic_val=args.val,
@@ -67,6 +63,7 @@ def main() -> None:
         plots=False,
         tensorboard=False,
         seed=0,
+        threads=args.threads,
     )
     results: dict = {"args": vars(args)}
     t0 = time.time()

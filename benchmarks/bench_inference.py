@@ -6,6 +6,10 @@ the matmul being a large square torch.matmul measured in the same run (the pract
 machine). Goal: onnxruntime lrnet-n within 3x of its ceiling time.
 
     .venv/bin/python benchmarks/bench_inference.py [--imgsz 640 --runs 15 --threads 2]
+
+`--against-ultralytics` instead times lrnet's yolov8n and lrnet-n against ultralytics' yolov8n and
+yolov8n-p2 (PyTorch eager, fused, batch 1, interleaved) and prints the ratios with the targets of
+issue #14 (<= 0.9 and <= 1.0); it needs ultralytics, which needs torchvision, and is skipped without.
 """
 
 from __future__ import annotations
@@ -39,8 +43,27 @@ def matmul_gflops(n: int, runs: int) -> float:
     return 2 * n**3 / (ms / 1000.0) / 1e9
 
 
+def interleaved_ms(
+    variants: dict[str, tuple[Callable, torch.Tensor]], runs: int, warmup: int
+) -> dict[str, float]:
+    """Median ms of each (model, input), the runs interleaved so that load changes hit all alike."""
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    with torch.inference_mode():
+        for model, inp in variants.values():
+            for _ in range(warmup):
+                model(inp)
+        for _ in range(runs):
+            for key, (model, inp) in variants.items():
+                t0 = time.perf_counter()
+                model(inp)
+                times[key].append(1000 * (time.perf_counter() - t0))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def before_after(args: argparse.Namespace) -> None:
-    """Median ms of each model's fused eager forward, contiguous (as lrnet runs) and channels_last."""
+    """Median ms of each model's fused eager forward: NCHW weights (lrnet before issue #14) against
+    channels-last weights as `load_inference_model` now stores them on a CPU (the input stays NCHW,
+    as the letterbox makes it), interleaved."""
     from lrnet.nn import build_model
 
     x = torch.rand(1, 3, args.imgsz, args.imgsz)
@@ -50,28 +73,51 @@ def before_after(args: argparse.Namespace) -> None:
         before = build_model(name).fuse().eval()
         torch.manual_seed(0)
         cl = build_model(name).fuse().eval().to(memory_format=torch.channels_last)
-        variants[name] = {
-            "before": (before, x),
-            "channels_last": (cl, x.contiguous(memory_format=torch.channels_last)),
-        }
-    times: dict[tuple[str, str], list[float]] = {}
-    with torch.inference_mode():
-        for vs in variants.values():
-            for model, inp in vs.values():
-                for _ in range(args.warmup):
-                    model(inp)
-        for _ in range(args.runs):  # interleaved: load changes hit every variant alike
-            for name, vs in variants.items():
-                for label, (model, inp) in vs.items():
-                    t0 = time.perf_counter()
-                    model(inp)
-                    times.setdefault((name, label), []).append(1000 * (time.perf_counter() - t0))
-    print(f"\n{'model':<12} {'variant':<10} {'median ms':>10} {'x before':>9}")
-    for name in variants:
-        base = statistics.median(times[(name, "before")])
-        for label in variants[name]:
-            ms = statistics.median(times[(name, label)])
-            print(f"{name:<12} {label:<10} {ms:>10.1f} {ms / base:>9.3f}")
+        with torch.inference_mode():
+            diff = (cl(x) - before(x)).abs().max().item()
+        print(f"{name}: largest output difference channels_last vs NCHW {diff:.1e}")
+        variants[f"{name}|before"] = (before, x)
+        variants[f"{name}|channels_last"] = (cl, x)
+    ms = interleaved_ms(variants, args.runs, args.warmup)
+    print(f"\n{'model':<12} {'variant':<14} {'median ms':>10} {'x before':>9}")
+    for key, value in ms.items():
+        name, label = key.split("|")
+        print(f"{name:<12} {label:<14} {value:>10.1f} {value / ms[f'{name}|before']:>9.3f}")
+
+
+# lrnet model -> (ultralytics model YAML, the issue's target for lrnet's time / ultralytics' time)
+ULTRALYTICS_PAIRS = {"yolov8n": ("yolov8n.yaml", 0.9), "lrnet-n": ("yolov8n-p2.yaml", 1.0)}
+
+
+def against_ultralytics(args: argparse.Namespace) -> None:  # pragma: no cover - needs ultralytics
+    """lrnet's models against ultralytics' counterparts: PyTorch eager, fused, batch 1, interleaved.
+    ultralytics builds its models from its own YAML files (no download)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    from lrnet.nn import build_model
+
+    x = torch.rand(1, 3, args.imgsz, args.imgsz)
+    variants = {}
+    for name, (yaml_name, _) in ULTRALYTICS_PAIRS.items():
+        torch.manual_seed(0)
+        variants[f"{name}|lrnet"] = (build_model(name, nc=80).fuse().eval(), x)
+        torch.manual_seed(0)
+        theirs = DetectionModel(yaml_name, nc=80, verbose=False)
+        theirs.fuse(verbose=False)
+        variants[f"{name}|ultralytics"] = (theirs.eval(), x)
+    ms = interleaved_ms(variants, args.runs, args.warmup)
+    print(
+        f"\nPyTorch eager, fused, batch 1, {args.imgsz} px, {torch.get_num_threads()} threads, median of "
+        f"{args.runs} interleaved runs"
+    )
+    print(f"{'lrnet':<10} {'ultralytics':<16} {'lrnet ms':>9} {'ultra ms':>9} {'ratio':>6} {'target':>7}")
+    for name, (yaml_name, target) in ULTRALYTICS_PAIRS.items():
+        ours, theirs_ms = ms[f"{name}|lrnet"], ms[f"{name}|ultralytics"]
+        verdict = "met" if ours / theirs_ms <= target else "MISSED"
+        print(
+            f"{name:<10} {yaml_name:<16} {ours:>9.1f} {theirs_ms:>9.1f} {ours / theirs_ms:>6.2f} "
+            f"{f'<= {target}':>7} {verdict}"
+        )
 
 
 def main() -> None:
@@ -90,7 +136,11 @@ def main() -> None:
         action="store_true",
         help="PyTorch eager only: each model as lrnet runs it and with channels_last, interleaved",
     )
-    parser.add_argument("--against-ultralytics", action="store_true", help="also ultralytics' models")
+    parser.add_argument(
+        "--against-ultralytics",
+        action="store_true",
+        help="only lrnet's yolov8n and lrnet-n against ultralytics' yolov8n and yolov8n-p2, eager, fused",
+    )
     args = parser.parse_args()
 
     from lrnet.engine.inference.exporter import export_model_onnx
@@ -100,10 +150,12 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.against_ultralytics and importlib.util.find_spec("ultralytics") is None:
-        print("ultralytics is not installed: the comparison with it is skipped (it needs torchvision)")
-    elif args.against_ultralytics:
-        print("ultralytics found, but this script times lrnet only; compare with `yolo benchmark` numbers")
+    if args.against_ultralytics:
+        if importlib.util.find_spec("ultralytics") is None:
+            print("ultralytics is not installed: the comparison with it is skipped (it needs torchvision)")
+        else:
+            against_ultralytics(args)
+        return
     if args.before_after:
         before_after(args)
         return
