@@ -121,3 +121,16 @@ def test_run_simulation_writes_the_record_and_checks_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="points=0"):
         run_simulation(dataclasses.replace(cfg, points=0), tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+def test_table_columns_stay_aligned_with_long_mixture_names(tmp_path):
+    long_name = "rsiou+nwd:ratio=0.5,c=12.8"
+    cfg = dataclasses.replace(QUICK, iterations=2, losses=("ciou", long_name))
+    table = run_simulation(cfg, tmp_path / "sim", log=lambda line: None).table()
+    lines = table.splitlines()
+    assert long_name in table
+    # every row puts the column separators at the same offsets as the header
+    header = lines[1]
+    bars = [i for i, ch in enumerate(header) if ch == "|"]
+    for row in lines[3:]:
+        assert [i for i, ch in enumerate(row) if ch == "|"] == bars, row

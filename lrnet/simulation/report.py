@@ -25,18 +25,19 @@ def format_table(results: list[RegressionResult], cfg: SimulationConfig) -> str:
     """One row per loss: final mean IoU, final mean centre distance (target units), iterations to the
     IoU goals, then the same for small targets, the final mean angle cost and the run time."""
     goals = cfg.iou_goals
+    width = max([12, *(len(res.loss) + 2 for res in results)])  # long mixture specs keep the columns
     its = "".join(f"{f'it@{g}':>8}" for g in goals)
-    head = f"{'loss':<12}{'IoU':>7}{'dist':>7}{its} |{'IoU':>7}{'dist':>7}{its} |{'angle':>7}{'sec':>6}"
+    head = f"{'loss':<{width}}{'IoU':>7}{'dist':>7}{its} |{'IoU':>7}{'dist':>7}{its} |{'angle':>7}{'sec':>6}"
     span = 14 + 8 * len(goals)
     small = f"targets <= {int(cfg.small_max)} px"
-    group = f"{'':<12}{'all targets':^{span}} |{small:^{span}} |"
+    group = f"{'':<{width}}{'all targets':^{span}} |{small:^{span}} |"
     lines = [group, head, "-" * len(head)]
     for res in results:
         s = res.summary(goals)
         all_its = "".join(f"{_fmt(s['iterations_to_iou'][str(g)]):>8}" for g in goals)
         small_its = "".join(f"{_fmt(s['iterations_to_iou_small'][str(g)]):>8}" for g in goals)
         lines.append(
-            f"{res.loss:<12}{_fmt(s['final_iou']):>7}{_fmt(s['final_distance']):>7}{all_its} |"
+            f"{res.loss:<{width}}{_fmt(s['final_iou']):>7}{_fmt(s['final_distance']):>7}{all_its} |"
             f"{_fmt(s['final_iou_small']):>7}{_fmt(s['final_distance_small']):>7}{small_its} |"
             f"{_fmt(s['final_angle_cost']):>7}{s['seconds']:>6.1f}"
         )
