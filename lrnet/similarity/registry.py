@@ -9,7 +9,8 @@ length `scale` in pixels (used by the Gaussian measures, ignored by the IoU fami
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -55,6 +56,24 @@ def register_similarity(
         return fn
 
     return decorator
+
+
+@contextmanager
+def registered_similarity(
+    name: str,
+    fn: Callable[[Tensor, Tensor, float], Tensor],
+    *,
+    description: str,
+    scale_from_sizes: Callable[[Tensor], float] | None = None,
+) -> Iterator[SimilarityMeasure]:
+    """Register `fn` as measure `name` only inside the `with` block (tests, notebooks): the registry
+    is left as it was, even when the block raises."""
+    register_similarity(name, description=description, scale_from_sizes=scale_from_sizes)(fn)
+    key = str(name).strip().lower()
+    try:
+        yield _MEASURES[key]
+    finally:
+        _MEASURES.pop(key, None)
 
 
 def registered_similarities() -> tuple[str, ...]:

@@ -189,3 +189,30 @@ def test_default_scale_is_ai_tod_mean_size():
 def test_bad_input_is_a_config_error_naming_the_value(call, match):
     with pytest.raises(ConfigError, match=match):
         call()
+
+
+def test_registered_similarity_lives_only_inside_its_block():
+    from lrnet.similarity import registered_similarity, similarity_scale
+
+    def centre_gauss(a, b, scale):
+        d2 = ((a[..., :2] + a[..., 2:]) / 2 - (b[..., :2] + b[..., 2:]) / 2).square().sum(-1)
+        return torch.exp(-d2 / (2 * scale * scale))
+
+    before = registered_similarities()
+    a = torch.tensor([[0.0, 0.0, 4.0, 4.0]], dtype=torch.float64)
+    b = torch.tensor([[3.0, 4.0, 7.0, 8.0]], dtype=torch.float64)  # centres 5 px apart
+    sizes = torch.tensor([[4.0, 4.0], [6.0, 6.0]])
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        registered_similarity(
+            "gauss", centre_gauss, description="test", scale_from_sizes=lambda s: float(s.mean())
+        ) as measure,
+    ):
+        assert measure.needs_scale and "gauss" in registered_similarities()
+        assert similarity_scale("gauss", sizes) == pytest.approx(5.0)
+        value = pairwise_similarity(a, b, "gauss", 5.0)
+        assert value.item() == pytest.approx(math.exp(-25 / 50))
+        raise RuntimeError("boom")
+    assert registered_similarities() == before
+    with pytest.raises(ConfigError, match="gauss"):
+        similarity(a, b, "gauss")
