@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from lrnet.cli import main
-from lrnet.engine.inference.exporter import export_onnx, relative_difference
+from lrnet.engine.inference.export_formats import ExportJob, run_export
+from lrnet.engine.inference.exporter import relative_difference
 from lrnet.engine.inference.onnx_backend import OnnxModel, OnnxModelError
 from lrnet.engine.inference.predictor import load_inference_model
 from lrnet.engine.training.checkpoint import CheckpointError
@@ -25,8 +26,8 @@ def test_relative_difference_hand_worked():
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     ckpt = make_checkpoint(root / "model.pt", nc=3)
-    static = export_onnx(ckpt, root / "static.onnx", imgsz=64)
-    dynamic = export_onnx(ckpt, root / "dyn.onnx", imgsz=64, dynamic=True)
+    static = run_export(ExportJob(str(ckpt), out=str(root / "static.onnx"), imgsz=64))
+    dynamic = run_export(ExportJob(str(ckpt), out=str(root / "dyn.onnx"), imgsz=64, dynamic=True))
     return ckpt, static, dynamic, load_inference_model(ckpt)[0]
 
 

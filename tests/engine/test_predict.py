@@ -9,7 +9,7 @@ import torch
 
 from lrnet.cli import main
 from lrnet.engine.inference.drawing import class_colour, draw_detections, side_by_side
-from lrnet.engine.inference.exporter import export_onnx
+from lrnet.engine.inference.export_formats import ExportJob, run_export
 from lrnet.engine.inference.onnx_backend import OnnxModel
 from lrnet.engine.inference.predict_run import yolo_label_lines
 from lrnet.engine.inference.predictor import Predictor, load_inference_model
@@ -53,7 +53,7 @@ def weights(tmp_path_factory):
     root = tmp_path_factory.mktemp("w")
     a = make_checkpoint(root / "base.pt", nc=3, seed=0)
     b = make_checkpoint(root / "lr.pt", nc=3, seed=1)
-    return a, b, export_onnx(a, root / "base.onnx", imgsz=64).path
+    return a, b, run_export(ExportJob(str(a), out=str(root / "base.onnx"), imgsz=64)).path
 
 
 def test_onnx_and_pytorch_predictors_agree(weights):

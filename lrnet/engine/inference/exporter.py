@@ -1,4 +1,5 @@
-"""Export a checkpoint to ONNX (`lrnet export`) and check onnxruntime against PyTorch.
+"""Trace a model to ONNX: the one ONNX export every format of `lrnet export` starts from
+(`lrnet.engine.inference.export_formats.run_export` adds precisions, OpenVINO and the checks).
 
 The graph is traced with PyTorch's TorchScript-based exporter (`dynamo=False`: torch >= 2.9 defaults
 to the dynamo exporter, which needs onnxscript, not a dependency of lrnet). There is no
@@ -10,47 +11,14 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from torch import nn
 
-from lrnet.engine.imgsz import check_imgsz
-from lrnet.engine.inference.onnx_backend import ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, OnnxModel
-from lrnet.engine.training.checkpoint import load_checkpoint, load_model
+from lrnet.engine.inference.onnx_backend import ONNX_INPUT_NAME, ONNX_OUTPUT_NAME
 from lrnet.errors import DependencyError, ExportError
-from lrnet.fileio import atomic_path, refuse_overwriting_inputs
-from lrnet.schema import Range, Rule, check_rules
-
-VERIFY_TOLERANCE = 1e-4
-
-# Ranges of the export options (lrnet.schema); imgsz is further checked against the model's stride.
-EXPORT_RULES: dict[str, Rule] = {
-    "imgsz": Range(32, 32_768),
-    "batch": Range(1, 1024, example=1),
-    "opset": Range(11, 23, example=17),
-}
-
-
-@dataclass
-class ExportResult:
-    """Where the model went and how closely onnxruntime reproduces PyTorch."""
-
-    path: Path
-    imgsz: int
-    dynamic: bool
-    max_rel_diff_boxes: float
-    max_rel_diff_scores: float
-
-    @property
-    def max_rel_diff(self) -> float:
-        return max(self.max_rel_diff_boxes, self.max_rel_diff_scores)
-
-    @property
-    def ok(self) -> bool:
-        return self.max_rel_diff <= VERIFY_TOLERANCE
+from lrnet.fileio import atomic_path
 
 
 def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -148,44 +116,3 @@ def export_model_onnx(
             entry.key, entry.value = k, v
         onnx.save(proto, str(tmp))
     return out
-
-
-@torch.inference_mode()
-def verify_onnx(
-    model: nn.Module, onnx_path: str | Path, imgsz: int, batch: int = 1, seed: int = 0
-) -> tuple[float, float]:
-    """(boxes, scores) `relative_difference` of onnxruntime vs PyTorch on a seeded random input."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(batch, getattr(model, "in_channels", 3), imgsz, imgsz, generator=g)
-    ref = model(x)
-    got = OnnxModel(onnx_path)(x)
-    return relative_difference(got[..., :4], ref[..., :4]), relative_difference(got[..., 4:], ref[..., 4:])
-
-
-def export_onnx(
-    weights: str | Path,
-    out: str | Path | None = None,
-    imgsz: int | None = None,
-    dynamic: bool = False,
-    opset: int = 17,
-    batch: int = 1,
-) -> ExportResult:
-    """Load a checkpoint, fuse, export to ONNX (default: the weights path with `.onnx`) and verify it.
-
-    `imgsz` defaults to the training size stored in the checkpoint, else 640.
-    """
-    weights = Path(weights)
-    check_rules(SimpleNamespace(imgsz=imgsz, batch=batch, opset=opset), EXPORT_RULES)
-    out = Path(out) if out is not None else weights.with_suffix(".onnx")
-    refuse_overwriting_inputs(out, weights, error=ExportError)
-    ckpt = load_checkpoint(weights)
-    if imgsz is None:
-        imgsz = int((ckpt.get("train_args") or {}).get("imgsz", 640))
-    model = load_model(weights)
-    imgsz = check_imgsz(imgsz, int(model.stride.max()))
-    if batch < 1:
-        raise ExportError(f"batch={batch} must be >= 1 (the exported input's batch size)")
-    names = list(ckpt.get("names") or []) or model.names
-    export_model_onnx(model, out, imgsz=imgsz, dynamic=dynamic, opset=opset, batch=batch, names=names)
-    d_boxes, d_scores = verify_onnx(model, out, imgsz, batch=batch)
-    return ExportResult(out, imgsz, dynamic, d_boxes, d_scores)

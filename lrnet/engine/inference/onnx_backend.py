@@ -2,7 +2,7 @@
 
 `OnnxModel(x)` takes a `(B, 3, H, W)` float tensor in [0, 1] and returns `(B, A, 4 + nc)` like
 `DetectionModel.eval()`; class names, strides, export size and class count come from the ONNX
-`metadata_props` written by `lrnet.engine.inference.exporter.export_onnx`.
+`metadata_props` written by `lrnet.engine.inference.export_formats.run_export`.
 """
 
 from __future__ import annotations
