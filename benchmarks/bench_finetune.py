@@ -5,7 +5,13 @@
 3. Train from scratch on seed B for `--scratch-epochs`.
 Prints the AP per epoch of both runs on seed B's val split (epoch 0 of the fine-tune = the
 checkpoint before any step), the scratch epochs needed to reach the fine-tune's AP after
-`--ft-epochs`, and their ratio; writes results.json and finetune_curves.png to `--out`.
+`--ft-epochs`, and their ratio; writes results_<ft-name>.json and <ft-name>_curves.png to `--out`.
+
+The fine-tune's recipe is `--ft-optimizer` (default `auto`: YOLOv8's rule, AdamW with lr 0.002 * 5 /
+(4 + nc) for a short run) and `--ft-warmup` epochs (default 0: a warm-up starts the biases at lr 0.1,
+which throws away what the checkpoint learned); the pre-training and the scratch run use the paper's
+recipe (SGD lr0 0.01, 3 warm-up epochs). `--reuse` takes a phase whose run already finished in
+`--out` instead of training it again (e.g. to compare fine-tune recipes on one checkpoint).
 
 Usage: .venv/bin/python benchmarks/bench_finetune.py [--model yolov8n --imgsz 160 --pre-epochs 12]
 """
@@ -37,6 +43,10 @@ def main() -> None:
     p.add_argument("--pre-epochs", type=int, default=12)
     p.add_argument("--ft-epochs", type=int, default=3)
     p.add_argument("--scratch-epochs", type=int, default=12)
+    p.add_argument("--ft-optimizer", default="auto", help="optimizer of the fine-tune (sgd, adamw, auto)")
+    p.add_argument("--ft-warmup", type=float, default=0.0, help="warm-up epochs of the fine-tune")
+    p.add_argument("--ft-name", default="finetune", help="run folder of the fine-tune inside --out")
+    p.add_argument("--reuse", action="store_true", help="reuse finished pretrain/scratch runs in --out")
     p.add_argument("--seed-a", type=int, default=0, help="synthetic generator seed of the pre-training set")
     p.add_argument("--seed-b", type=int, default=1, help="synthetic generator seed of the target set")
     p.add_argument("--metric", default="AP50", help="metric compared (AP50 or AP)")
@@ -66,38 +76,36 @@ def main() -> None:
         threads=args.threads,
     )
     results: dict = {"args": vars(args)}
-    t0 = time.time()
-    # Plain (non-mosaic) images for the second half of each run, as the demo does at this budget.
-    pre = train(
-        name="pretrain",
-        epochs=args.pre_epochs,
-        synthetic_seed=args.seed_a,
-        close_mosaic=max(1, args.pre_epochs // 2),
-        **common,
-    )
-    results["pretrain"] = {args.metric: ap_per_epoch(pre.save_dir, args.metric), "seconds": time.time() - t0}
-    t1 = time.time()
-    ft = train(
-        name="finetune",
-        epochs=args.ft_epochs,
+
+    def run(name: str, epochs: int, reusable: bool = True, **kw):
+        """Train phase `name`, or reuse its finished run (results.csv with every epoch) with --reuse."""
+        done = (out / name / "results.csv").is_file()
+        if reusable and args.reuse and done and len(ap_per_epoch(out / name, args.metric)) == epochs:
+            print(f"reusing the finished run {out / name}")
+            return None, ap_per_epoch(out / name, args.metric), out / name
+        t = time.time()
+        # plain (non-mosaic) images for the second half of each run, as the demo does at this budget
+        res = train(name=name, epochs=epochs, close_mosaic=max(1, epochs // 2), **kw, **common)
+        results.setdefault("seconds", {})[name] = time.time() - t
+        return res, ap_per_epoch(res.save_dir, args.metric), res.save_dir
+
+    _, pre_curve, pre_dir = run("pretrain", args.pre_epochs, synthetic_seed=args.seed_a)
+    results["pretrain"] = {args.metric: pre_curve}
+    ft, ft_epochs_curve, _ = run(
+        args.ft_name,
+        args.ft_epochs,
+        reusable=False,  # its epoch-0 metrics come from the run itself
         synthetic_seed=args.seed_b,
-        weights=str(pre.last),
-        close_mosaic=max(1, args.ft_epochs // 2),
-        **common,
+        weights=str(pre_dir / "weights" / "last.pt"),
+        optimizer=args.ft_optimizer,
+        warmup_epochs=args.ft_warmup,
     )
-    ft_curve = [ft.initial_metrics.get(args.metric, 0.0), *ap_per_epoch(ft.save_dir, args.metric)]
-    results["finetune"] = {args.metric: ft_curve, "seconds": time.time() - t1}
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    t2 = time.time()
-    scratch = train(
-        name="scratch",
-        epochs=args.scratch_epochs,
-        synthetic_seed=args.seed_b,
-        close_mosaic=max(1, args.scratch_epochs // 2),
-        **common,
-    )
-    sc_curve = [0.0, *ap_per_epoch(scratch.save_dir, args.metric)]
-    results["scratch"] = {args.metric: sc_curve, "seconds": time.time() - t2}
+    ft_curve = [ft.initial_metrics.get(args.metric, 0.0), *ft_epochs_curve]
+    results["finetune"] = {args.metric: ft_curve}
+    (out / f"results_{args.ft_name}.json").write_text(json.dumps(results, indent=1))
+    _, sc_epochs_curve, _ = run("scratch", args.scratch_epochs, synthetic_seed=args.seed_b)
+    sc_curve = [0.0, *sc_epochs_curve]
+    results["scratch"] = {args.metric: sc_curve}
 
     target = ft_curve[args.ft_epochs]
     # No signal when the fine-tuned model has no AP: a tie at 0 says nothing about the ratio.
@@ -105,7 +113,7 @@ def main() -> None:
     results["target"] = target
     results["scratch_epochs_to_target"] = reached
     results["ratio"] = (reached / args.ft_epochs) if reached else None
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / f"results_{args.ft_name}.json").write_text(json.dumps(results, indent=1))
 
     import matplotlib
 
@@ -113,7 +121,12 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(range(len(ft_curve)), ft_curve, "o-", label=f"fine-tune from seed-{args.seed_a} checkpoint")
+    ax.plot(
+        range(len(ft_curve)),
+        ft_curve,
+        "o-",
+        label=f"fine-tune ({args.ft_optimizer}, warm-up {args.ft_warmup:g} epochs)",
+    )
     ax.plot(range(len(sc_curve)), sc_curve, "s-", label="from scratch")
     ax.axhline(target, color="grey", lw=0.8, ls="--")
     ax.set_xlabel(f"epoch on the seed-{args.seed_b} set")
@@ -121,7 +134,7 @@ def main() -> None:
     ax.set_title(f"{args.model}, imgsz {args.imgsz}, {args.train} train images")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "finetune_curves.png", dpi=100)
+    fig.savefig(out / f"{args.ft_name}_curves.png", dpi=100)
     plt.close(fig)
 
     print(f"fine-tune {args.metric} per epoch (0 = checkpoint): {[round(v, 4) for v in ft_curve]}")
@@ -141,7 +154,7 @@ def main() -> None:
             f"scratch did not reach {target:.4f} within {args.scratch_epochs} epochs: "
             f"ratio > {args.scratch_epochs / args.ft_epochs:.2f}x"
         )
-    print(f"wrote {out / 'results.json'} and {out / 'finetune_curves.png'}")
+    print(f"wrote {out / f'results_{args.ft_name}.json'} and {out / f'{args.ft_name}_curves.png'}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from lrnet.engine.inference.backends import backend_for, load_exported, register
 from lrnet.engine.inference.export_formats import (
     FORMAT_SUFFIXES,
     ExportJob,
+    float_convolutions,
     letterboxed_images,
     match_detections,
     run_export,
@@ -134,6 +135,27 @@ def test_fp16_and_int8_detections_match_pytorch(setup, fmt):
             assert result.detections.total > 10 and result.detections.mean_iou >= 0.8
             assert sum(ious) / len(ious) >= 0.8
     assert sizes["int8"] < 0.4 * sizes["fp32"] and sizes["fp16"] < 0.6 * sizes["fp32"]
+
+
+def test_int8_keeps_the_first_and_the_head_output_convolutions_float(setup, tmp_path):
+    """yolov8n: the stem convolution and, per level (3), the box and class output convolutions
+    stay float (7 of 63); every other convolution reads int8 weights through a DequantizeLinear."""
+    import onnx
+
+    _, ckpt, data, _ = setup
+    out = tmp_path / "q.onnx"
+    run_export(ExportJob(str(ckpt), out=str(out), imgsz=IMGSZ, int8=True, data=str(data), calib_images=4))
+    graph = onnx.load(str(out)).graph
+    producer = {o: n.op_type for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    float_names = {n.name for n in convs if producer.get(n.input[1]) != "DequantizeLinear"}
+    head_outputs = {f"/{b}.{i}/{b}.{i}.2/Conv" for b in ("box", "cls") for i in range(3)}
+    expected = {"/layers.0/conv/Conv", *head_outputs}
+    assert len(convs) == 63 and float_names == expected  # backbone 27, neck 18, head 3 x 6
+    # the rule itself, on the float graph: the same names
+    base = tmp_path / "base.onnx"
+    run_export(ExportJob(str(ckpt), out=str(base), imgsz=IMGSZ))
+    assert set(float_convolutions(onnx.load(str(base)).graph)) == expected
 
 
 @needs_openvino
