@@ -34,8 +34,8 @@ def load_inference_model(
     (`.onnx`, OpenVINO `.xml`, `.torchscript`: `lrnet.engine.inference.backends`).
 
     On a CPU the checkpoint's weights are stored channels-last: oneDNN's convolutions then keep every
-    activation in that layout instead of converting each one to and from NCHW, measured 0.73-0.81x
-    the time of yolov8n's and 0.90x of lrnet-n's forward at 640 px (docs/DEPLOY.md, "PyTorch eager").
+    activation in that layout instead of converting each one to and from NCHW: measured 0.81x the
+    time of yolov8n's and 0.88x of lrnet-n's forward at 640 px (docs/DEPLOY.md, "PyTorch eager").
 
     Raises `CheckpointError` / `ExportError` naming the file when it is not ours, and `DeviceError`
     when `device` is not available (`lrnet.engine.device.select_device`).
