@@ -349,11 +349,13 @@ def run_export(job: ExportJob) -> FormatExportResult:
     out = job.out_path()
     refuse_overwriting_inputs(out, weights, job.data, error=ExportError)  # also a derived `out`
     meta = build_metadata(names, model.stride, imgsz, int(model.nc), job.precision, job.dynamic)
-    # int8 is checked on images it was not calibrated on (the calibration ones when the split is short)
-    wanted = job.calib_images + job.check_images
+    # int8 is checked on images it was not calibrated on (the calibration ones when the split is short);
+    # the other precisions read only the check images
+    n_calib = job.calib_images if job.precision == "int8" else 0
+    wanted = n_calib + job.check_images
     images = letterboxed_images(job.data, job.split, imgsz, wanted) if job.data else []
-    calibration = images[: job.calib_images]
-    check = images[job.calib_images :] or images[: job.check_images]
+    calibration = images[:n_calib]
+    check = images[n_calib:] or images[: job.check_images]
 
     files = [out]
     if job.format == "torchscript":
