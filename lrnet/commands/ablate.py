@@ -26,6 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--project", default="runs/ablate", help="parent folder of the table's runs")
     p.add_argument(
+        "--variants",
+        default="",
+        help="comma-separated rows to train and report, by name or folder name (default: all), e.g. "
+        "'LR-Net,LR-Net NWD assigner' or LR-Net,LR-Net_NWD_assigner: split a table over machines",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write the table from the runs that finished, listing those that did not",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -49,7 +60,15 @@ def run(args: argparse.Namespace) -> int:
         "workers": args.workers,
         **parse_overrides(args.set),
     }
-    _, report = run_ablation(args.table, seeds=parse_seeds(args.seeds), project=args.project, **overrides)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    _, report = run_ablation(
+        args.table,
+        seeds=parse_seeds(args.seeds),
+        project=args.project,
+        variants=variants,
+        report_only=args.report_only,
+        **overrides,
+    )
     print(report.read_text())
     print(f"report: {report}")
     return 0

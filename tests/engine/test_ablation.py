@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from lrnet.engine.experiments.ablation import ABLATIONS, format_table, run_ablation, slug, summarize_run
+from lrnet.errors import ConfigError, DataError
 from lrnet.losses import parse_box_loss_spec
 
 
@@ -95,3 +96,86 @@ def test_format_table_has_a_row_per_variant():
     ]
     table = format_table(rows)
     assert table.count("\n") == len(rows) + 1
+
+
+def test_runs_go_seed_by_seed(tmp_path):
+    calls: list[dict] = []
+    run_ablation("direction", seeds=(0, 1), project=tmp_path, train_fn=_fake_train(calls), nc=3, imgsz=64)
+    # every variant of seed 0, then seed 1: a stopped table has whole seeds
+    assert [(c["seed"], c["name"]) for c in calls] == [(0, "seed0"), (0, "seed0"), (1, "seed1"), (1, "seed1")]
+    assert [Path(c["project"]).name for c in calls] == ["SIoU", "SIoU-star"] * 2
+
+
+def test_variants_subset_by_name_or_folder(tmp_path):
+    calls: list[dict] = []
+    results, _ = run_ablation(
+        "components",
+        seeds=(0,),
+        project=tmp_path,
+        train_fn=_fake_train(calls),
+        variants=["plus-LFF", "LR-Net"],
+        nc=3,
+        imgsz=64,
+    )
+    assert [c["model"] for c in calls] == ["lrnet-n", "lrnet-n"]
+    assert [r.variant.name for r in results] == ["+LFF", "LR-Net"]  # table order, not the order asked
+    with pytest.raises(ConfigError, match=r"no variant named \['LR-Nett'\].*'LR-Net'"):
+        run_ablation("components", project=tmp_path, train_fn=_fake_train(calls), variants=["LR-Nett"])
+    assert len(calls) == 2
+
+
+def test_unknown_shared_option_fails_before_any_training(tmp_path):
+    calls: list[dict] = []
+    with pytest.raises(ConfigError, match="epochz"):
+        run_ablation("components", project=tmp_path, train_fn=_fake_train(calls), epochz=3)
+    assert calls == []
+
+
+def test_report_only_reports_finished_runs_and_lists_the_rest(tmp_path):
+    calls: list[dict] = []
+    run_ablation(
+        "components", seeds=(0,), project=tmp_path, train_fn=_fake_train(calls), variants=["yolov8n"], nc=3
+    )
+    run_ablation(
+        "components", seeds=(1,), project=tmp_path, train_fn=_fake_train(calls), variants=["LR-Net"], nc=3
+    )
+    # a started but unfinished run (no done.json) is not reported and not trained
+    (tmp_path / "components" / "plus-LFF" / "seed0" / "weights").mkdir(parents=True)
+    calls.clear()
+    results, report = run_ablation(
+        "components", seeds=(0, 1), project=tmp_path, train_fn=_fake_train(calls), report_only=True, nc=3
+    )
+    assert calls == []
+    assert [(r.variant.name, len(r.runs)) for r in results] == [("yolov8n", 1), ("LR-Net", 1)]
+    text = report.read_text()
+    left_out = "+LFF seed 0, +RSIoU seed 0, LR-Net seed 0, yolov8n seed 1, +LFF seed 1, +RSIoU seed 1."
+    assert f"Not finished, left out:** {left_out}" in text
+    # one seed: the value alone, no "± 0.00" that would read as a measured spread
+    assert "| 10.00 |" in text and "± 0.00" not in text
+    with pytest.raises(DataError, match="no finished run"):
+        run_ablation("direction", seeds=(0,), project=tmp_path, report_only=True)
+
+
+def test_per_model_table_has_deltas_against_each_models_first_row(tmp_path):
+    calls: list[dict] = []
+    _, report = run_ablation(
+        "similarity", seeds=(0,), project=tmp_path, train_fn=_fake_train(calls), nc=3, imgsz=64
+    )
+    text = report.read_text()
+    assert "yolov8n:\n\n| Variant" in text and "lrnet-n:\n\n| Variant" in text
+    lrnet_table = text.split("lrnet-n:\n\n")[1]
+    # the fake gives every lrnet-n variant the same AP: deltas 0 against LR-Net, not +10 against yolov8n
+    assert "(+0.00)" in lrnet_table and "(+10.00)" not in lrnet_table
+    assert "delta against that model's first row" in text
+
+
+def test_cli_refuses_unknown_variant_and_empty_report(tmp_path, capsys):
+    from lrnet.cli import main
+
+    argv = ["ablate", "direction", "--project", str(tmp_path), "--seeds", "0"]
+    assert main([*argv, "--variants", "SIoU, SIoU**"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lrnet ablate: error: ") and "'SIoU**'" in err and "'SIoU*'" in err
+    assert main([*argv, "--report-only"]) == 2
+    assert "no finished run" in capsys.readouterr().err
+    assert not (tmp_path / "direction" / "SIoU").exists()  # nothing was trained

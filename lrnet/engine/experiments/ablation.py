@@ -2,8 +2,10 @@
 
 Each variant is an ordinary training run (`lrnet.engine.training.trainer.train`) in its own folder
 `<project>/<table>/<variant>/seed<k>`; a variant whose run wrote `done.json` is not trained again, and
-one with a `weights/last.pt` but no `done.json` is resumed. The report takes, per run, the epoch with
-the best fitness (the epoch `best.pt` holds), then mean and spread over seeds.
+one with a `weights/last.pt` but no `done.json` is resumed. Runs go seed by seed (every variant of the
+first seed, then of the next), so a stopped table has whole seeds rather than whole rows. The report
+takes, per run, the epoch with the best fitness (the epoch `best.pt` holds), then mean and spread over
+the seeds that finished; `report_only` writes it from the finished runs without training.
 
 `lrnet ablate` reads `ABLATIONS` to build its parser, so torch-importing modules (trainer, losses, nn)
 are imported inside the functions that need them.
@@ -50,6 +52,9 @@ class Ablation:
     title: str
     paper: str
     variants: tuple[Variant, ...]
+    # True: one table per model, deltas against that model's first row (a change tried on several
+    # models); False: one table, deltas against the first row.
+    per_model: bool = False
 
 
 # RSIoU parts: Part 1 `center_distance` (the centre term measured as a Euclidean distance), Part 2
@@ -134,6 +139,7 @@ ABLATIONS: dict[str, Ablation] = {
             Variant("LR-Net NWD loss", "lrnet-n", "nwd"),
             Variant("LR-Net NWD both", "lrnet-n", "nwd", _NWD_ASSIGNER),
         ),
+        per_model=True,
     ),
 }
 
@@ -234,47 +240,99 @@ def run_ablation(
     seeds: Sequence[int] = (0, 1, 2),
     project: str | Path = "runs/ablate",
     train_fn: Callable[..., Any] | None = None,
+    variants: Sequence[str] | None = None,
+    report_only: bool = False,
     **train_overrides: Any,
 ) -> tuple[list[VariantResult], Path]:
-    """Train every variant of `table` for every seed (skipping finished runs) and write the report.
+    """Train the variants of `table` for every seed (skipping finished runs) and write the report.
 
     `train_overrides` are `TrainConfig` fields shared by all variants (data, epochs, imgsz, batch,
-    device, workers, ...). Returns the per-variant results and the path of the Markdown report.
+    device, workers, ...). `variants` names the rows to train and report (names or folder names;
+    default all), e.g. to split a table over machines. `report_only` trains nothing and reports the
+    runs that finished. Returns the per-variant results and the path of the Markdown report.
     """
     if table not in ABLATIONS:
         raise ConfigError(f"unknown ablation table {table!r}; choose one of {sorted(ABLATIONS)}")
-    from lrnet.nn import build_model
-    from lrnet.nn.summary import model_info
-
     ablation = ABLATIONS[table]
-    check_ablation(ablation)
-    root = Path(project) / table
-    imgsz = int(train_overrides.get("imgsz", 640))
+    chosen = select_variants(ablation, variants)
     nc = train_overrides.pop("nc", None)
-    results, infos = [], {}
-    for variant in ablation.variants:
-        vdir = root / slug(variant.name)
-        runs = [run_variant(variant, s, vdir / f"seed{s}", train_overrides, train_fn) for s in seeds]
-        key = (variant.model, nc or _nc_of_run(vdir / f"seed{seeds[0]}"))
-        if key not in infos:
-            infos[key] = model_info(build_model(key[0], nc=key[1]), imgsz=imgsz)
-        info = infos[key]
-        results.append(VariantResult(variant, int(info["params"]), float(info["gflops"]), runs))
-    report = write_report(ablation, table, results, root, seeds, train_overrides)
+    check_ablation(ablation, train_overrides)
+    root = Path(project) / table
+    runs: dict[str, list[RunSummary]] = {v.name: [] for v in chosen}
+    missing: list[str] = []
+    for seed in seeds:
+        for variant in chosen:
+            run_dir = root / slug(variant.name) / f"seed{seed}"
+            if not report_only:
+                runs[variant.name].append(run_variant(variant, seed, run_dir, train_overrides, train_fn))
+            elif (run_dir / "done.json").is_file():
+                runs[variant.name].append(summarize_run(run_dir / "results.csv"))
+            else:
+                missing.append(f"{variant.name} seed {seed}")
+    results = _variant_results(chosen, runs, root, seeds, nc, int(train_overrides.get("imgsz", 640)))
+    if not results:
+        raise DataError(
+            f"{root}: no finished run of {[v.name for v in chosen]} for seeds {list(seeds)}; run without "
+            "report_only to train them"
+        )
+    report = write_report(ablation, table, results, root, seeds, train_overrides, missing)
     return results, report
 
 
-def check_ablation(ablation: Ablation) -> None:
-    """Resolve every variant's box-loss spec through the box-loss registry, and its other options through
-    `TrainConfig`, before any training starts, so that a typo fails in a second rather than after the
-    first variants have trained."""
+def select_variants(ablation: Ablation, names: Sequence[str] | None) -> list[Variant]:
+    """The rows of `ablation` named in `names` (a row's name or its folder name), in table order."""
+    if not names:
+        return list(ablation.variants)
+    known = {v.name: v for v in ablation.variants} | {slug(v.name): v for v in ablation.variants}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"{ablation.paper}: no variant named {unknown}; choose from {[v.name for v in ablation.variants]}"
+        )
+    wanted = {known[n].name for n in names}
+    return [v for v in ablation.variants if v.name in wanted]
+
+
+def _variant_results(
+    chosen: list[Variant],
+    runs: dict[str, list[RunSummary]],
+    root: Path,
+    seeds: Sequence[int],
+    nc: int | None,
+    imgsz: int,
+) -> list[VariantResult]:
+    """Size and runs of each variant that has at least one finished run."""
+    from lrnet.nn import build_model
+    from lrnet.nn.summary import model_info
+
+    results, infos = [], {}
+    for variant in chosen:
+        if not runs[variant.name]:
+            continue
+        vdir = root / slug(variant.name)
+        finished = next(s for s in seeds if (vdir / f"seed{s}" / "results.csv").is_file())
+        key = (variant.model, nc or _nc_of_run(vdir / f"seed{finished}"))
+        if key not in infos:
+            infos[key] = model_info(build_model(key[0], nc=key[1]), imgsz=imgsz)
+        info = infos[key]
+        results.append(VariantResult(variant, int(info["params"]), float(info["gflops"]), runs[variant.name]))
+    return results
+
+
+def check_ablation(ablation: Ablation, shared: dict[str, Any] | None = None) -> None:
+    """Resolve every variant's box-loss spec through the box-loss registry, and its other options with
+    the `shared` ones through `TrainConfig`, before any training starts, so that a typo fails in a
+    second rather than after the first variants have trained."""
     from lrnet.engine.training.train_config import TrainConfig
     from lrnet.losses import parse_box_loss_spec
 
     for variant in ablation.variants:
         try:
             parse_box_loss_spec(variant.box_loss)
-            TrainConfig.from_dict(dict(variant.options), source="options")
+            TrainConfig.from_dict(
+                {**(shared or {}), **dict(variant.options)},
+                source="the shared settings and the variant's options",
+            )
         except (TypeError, ValueError) as e:
             raise ConfigError(f"ablation {ablation.paper}, variant {variant.name!r}: {e}") from e
 
@@ -294,24 +352,35 @@ def _nc_of_run(run_dir: Path) -> int:
 
 
 def format_table(results: list[VariantResult]) -> str:
-    """Markdown table: size, then mean ± std over seeds in % and the delta against the first row."""
-    head = ["Variant", "Model", "Box loss", "Params (M)", "GFLOPs", *REPORT_METRICS]
+    """Markdown table: size, seed count, then mean ± sample std over seeds in % (the value alone for
+    one seed) and the delta against the first row."""
+    head = ["Variant", "Model", "Box loss", "Params (M)", "GFLOPs", "Seeds", *REPORT_METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ref = results[0]
     for res in results:
         cells = [res.variant.name, res.variant.model, res.variant.describe_loss()]
-        cells += [f"{res.params / 1e6:.3f}", f"{res.gflops:.1f}"]
+        cells += [f"{res.params / 1e6:.3f}", f"{res.gflops:.1f}", str(len(res.runs))]
         for key in REPORT_METRICS:
             mean, std = res.mean_std(key)
             if mean < 0:  # no ground truth in that size bin
                 cells.append("n/a")
                 continue
-            cell = f"{100 * mean:.2f} ± {100 * std:.2f}"
+            cell = f"{100 * mean:.2f} ± {100 * std:.2f}" if len(res.runs) > 1 else f"{100 * mean:.2f}"
             if res is not ref:
                 cell += f" ({100 * (mean - ref.mean_std(key)[0]):+.2f})"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_tables(ablation: Ablation, results: list[VariantResult]) -> str:
+    """The report's table(s): one, or one per model when the ablation compares within each model."""
+    if not ablation.per_model:
+        return format_table(results)
+    models = list(dict.fromkeys(r.variant.model for r in results))
+    return "\n\n".join(
+        f"{model}:\n\n{format_table([r for r in results if r.variant.model == model])}" for model in models
+    )
 
 
 def plot_ap50_curves(results: list[VariantResult], path: Path) -> Path:
@@ -349,16 +418,21 @@ def write_report(
     root: Path,
     seeds: Sequence[int],
     settings: dict[str, Any],
+    missing: Sequence[str] = (),
 ) -> Path:
-    """Write `<root>/results.md` (table + settings) and `<root>/ap50_curves.png`; return the .md path."""
+    """Write `<root>/results.md` (table + settings) and `<root>/ap50_curves.png`; return the .md path.
+    `missing` lists the runs that have not finished (a report of a partial table)."""
     root.mkdir(parents=True, exist_ok=True)
     plot = plot_ap50_curves(results, root / "ap50_curves.png")
     shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+    reference = "that model's first row" if ablation.per_model else "the first row"
+    partial = f"**Not finished, left out:** {', '.join(missing)}.\n\n" if missing else ""
     text = (
         f"# {ablation.title} ({ablation.paper})\n\n"
-        f"Seeds {list(seeds)}; metrics in %, mean ± sample std over seeds at each run's best-fitness epoch, "
-        f"delta against the first row in parentheses. Settings: {shown or 'defaults'}.\n\n"
-        f"{format_table(results)}\n\n![AP50 per epoch]({plot.name})\n"
+        f"Seeds {list(seeds)}; metrics in %, mean ± sample std over the seeds that finished (Seeds column) "
+        f"at each run's best-fitness epoch, delta against {reference} in parentheses. "
+        f"Settings: {shown or 'defaults'}.\n\n{partial}"
+        f"{format_tables(ablation, results)}\n\n![AP50 per epoch]({plot.name})\n"
     )
     path = root / "results.md"
     write_text_atomic(path, text)
