@@ -179,3 +179,33 @@ def test_cli_refuses_unknown_variant_and_empty_report(tmp_path, capsys):
     assert main([*argv, "--report-only"]) == 2
     assert "no finished run" in capsys.readouterr().err
     assert not (tmp_path / "direction" / "SIoU").exists()  # nothing was trained
+
+
+def test_paired_deltas_by_hand():
+    from lrnet.engine.experiments.ablation import RunSummary, VariantResult, format_paired_deltas
+
+    def res(name, aps, seeds):
+        variant = ABLATIONS["focal"].variants[0]
+        variant = type(variant)(name, variant.model, variant.box_loss)
+        runs = [RunSummary({"AP": ap, "APm": -1.0}, [ap], 1, seed=s) for ap, s in zip(aps, seeds)]
+        return VariantResult(variant, 1, 1.0, runs)
+
+    ref = res("ref", [0.10, 0.20, 0.15], [0, 1, 2])
+    # seed 5 has no reference run and is left out; diffs 2, 5, 0 points: mean 2.33, std sqrt(19/3) = 2.52
+    var = res("var", [0.12, 0.25, 0.15, 0.9], [0, 1, 2, 5])
+    one = res("one seed", [0.3], [0])
+    table = format_paired_deltas([ref, var, one])
+    assert "| var | 3 | +2.33 ± 2.52 |" in table and "| n/a |" in table
+    assert "one seed" not in table  # a single pair has no spread
+    assert format_paired_deltas([ref, one]) == ""
+
+
+def test_report_has_paired_table_that_removes_the_seed_shift(tmp_path):
+    calls: list[dict] = []
+    _, report = run_ablation(
+        "direction", seeds=(0, 1, 2), project=tmp_path, train_fn=_fake_train(calls), nc=3, imgsz=64
+    )
+    text = report.read_text()
+    # the fake shifts every variant by 1 point per seed: unpaired std 1.00, paired differences exact
+    assert "| SIoU* | lrnet-n |" in text and "21.00 ± 1.00 (+0.00)" in text
+    assert "Difference from SIoU, seed by seed (paired):" in text and "| SIoU* | 3 | +0.00 ± 0.00 |" in text

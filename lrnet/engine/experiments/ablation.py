@@ -151,6 +151,7 @@ class RunSummary:
     metrics: dict[str, float]
     ap50_curve: list[float]
     epochs: int
+    seed: int | None = None
 
 
 @dataclass
@@ -178,7 +179,7 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in out).strip("_")
 
 
-def summarize_run(path: Path) -> RunSummary:
+def summarize_run(path: Path, seed: int | None = None) -> RunSummary:
     """Summarise a run's results.csv: the metrics of its best-fitness epoch and its AP50 curve."""
     header, data = read_results_csv(path)
     if not data:
@@ -186,7 +187,9 @@ def summarize_run(path: Path) -> RunSummary:
     rows = [dict(zip(header, row)) for row in data]
     best = max(rows, key=lambda r: r["fitness"])
     metrics = {k: best[f"metrics/{k}"] for k in REPORT_METRICS if f"metrics/{k}" in best}
-    return RunSummary(metrics=metrics, ap50_curve=[r["metrics/AP50"] for r in rows], epochs=len(rows))
+    return RunSummary(
+        metrics=metrics, ap50_curve=[r["metrics/AP50"] for r in rows], epochs=len(rows), seed=seed
+    )
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -210,7 +213,7 @@ def run_variant(
     """Train one variant with one seed in `run_dir` unless it already finished; resume a killed run."""
     done = run_dir / "done.json"
     if done.is_file():
-        return summarize_run(run_dir / "results.csv")
+        return summarize_run(run_dir / "results.csv", seed)
     if train_fn is None:
         from lrnet.engine.training.trainer import train as train_fn
     last = run_dir / "weights" / "last.pt"
@@ -228,7 +231,7 @@ def run_variant(
             name=run_dir.name,
             exist_ok=True,
         )
-    summary = summarize_run(run_dir / "results.csv")
+    summary = summarize_run(run_dir / "results.csv", seed)
     write_text_atomic(
         done, json.dumps({"variant": variant.name, "seed": seed, "metrics": summary.metrics}, indent=2)
     )
@@ -266,7 +269,7 @@ def run_ablation(
             if not report_only:
                 runs[variant.name].append(run_variant(variant, seed, run_dir, train_overrides, train_fn))
             elif (run_dir / "done.json").is_file():
-                runs[variant.name].append(summarize_run(run_dir / "results.csv"))
+                runs[variant.name].append(summarize_run(run_dir / "results.csv", seed))
             else:
                 missing.append(f"{variant.name} seed {seed}")
     results = _variant_results(chosen, runs, root, seeds, nc, int(train_overrides.get("imgsz", 640)))
@@ -373,14 +376,50 @@ def format_table(results: list[VariantResult]) -> str:
     return "\n".join(lines)
 
 
+def format_paired_deltas(results: list[VariantResult]) -> str:
+    """Markdown table of each row's difference from the first row seed by seed (same seed, same
+    initial weights and data order), mean ± sample std over the seeds both finished, in %.
+
+    Seeds move every row together, so the spread of these paired differences is what tells a change
+    from noise; the unpaired stds of the main table overstate it. Empty with fewer than two such seeds.
+    """
+    ref = {r.seed: r.metrics for r in results[0].runs}
+    head = ["Variant", "Seeds", *REPORT_METRICS]
+    lines = []
+    for res in results[1:]:
+        pairs = [(r.metrics, ref[r.seed]) for r in res.runs if r.seed is not None and r.seed in ref]
+        if len(pairs) < 2:
+            continue
+        cells = [res.variant.name, str(len(pairs))]
+        for key in REPORT_METRICS:
+            diffs = [100 * (m.get(key, math.nan) - m0.get(key, math.nan)) for m, m0 in pairs]
+            if any(m.get(key, -1) < 0 or m0.get(key, -1) < 0 for m, m0 in pairs):
+                cells.append("n/a")
+                continue
+            mean = sum(diffs) / len(diffs)
+            std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+            cells.append(f"{mean:+.2f} ± {std:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    if not lines:
+        return ""
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *lines])
+
+
 def format_tables(ablation: Ablation, results: list[VariantResult]) -> str:
-    """The report's table(s): one, or one per model when the ablation compares within each model."""
-    if not ablation.per_model:
-        return format_table(results)
-    models = list(dict.fromkeys(r.variant.model for r in results))
-    return "\n\n".join(
-        f"{model}:\n\n{format_table([r for r in results if r.variant.model == model])}" for model in models
-    )
+    """The report's table(s), each followed by its paired differences where two seeds allow: one, or
+    one per model when the ablation compares within each model."""
+    groups = [("", results)]
+    if ablation.per_model:
+        models = list(dict.fromkeys(r.variant.model for r in results))
+        groups = [(f"{m}:\n\n", [r for r in results if r.variant.model == m]) for m in models]
+    parts = []
+    for label, group in groups:
+        text = f"{label}{format_table(group)}"
+        paired = format_paired_deltas(group)
+        if paired:
+            text += f"\n\nDifference from {group[0].variant.name}, seed by seed (paired):\n\n{paired}"
+        parts.append(text)
+    return "\n\n".join(parts)
 
 
 def plot_ap50_curves(results: list[VariantResult], path: Path) -> Path:
