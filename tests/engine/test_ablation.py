@@ -198,6 +198,8 @@ def test_paired_deltas_by_hand():
     assert "| var | 3 | +2.33 ± 2.52 |" in table and "| n/a |" in table
     assert "one seed" not in table  # a single pair has no spread
     assert format_paired_deltas([ref, one]) == ""
+    # the main table compares a one-seed row with the reference's same seed (10), not its mean (15)
+    assert "| 30.00 (+20.00) |" in format_table([ref, one])
 
 
 def test_report_has_paired_table_that_removes_the_seed_shift(tmp_path):

@@ -356,10 +356,19 @@ def _nc_of_run(run_dir: Path) -> int:
 
 def format_table(results: list[VariantResult]) -> str:
     """Markdown table: size, seed count, then mean ± sample std over seeds in % (the value alone for
-    one seed) and the delta against the first row."""
+    one seed) and the delta against the first row, over the same seeds when the first row has them
+    (a row that finished fewer seeds is not compared with other seeds' luck)."""
     head = ["Variant", "Model", "Box loss", "Params (M)", "GFLOPs", "Seeds", *REPORT_METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ref = results[0]
+    ref_by_seed = {r.seed: r.metrics for r in ref.runs if r.seed is not None}
+
+    def ref_mean(res: VariantResult, key: str) -> float:
+        seeds = [r.seed for r in res.runs]
+        if all(s in ref_by_seed for s in seeds):
+            return sum(ref_by_seed[s].get(key, math.nan) for s in seeds) / len(seeds)
+        return ref.mean_std(key)[0]
+
     for res in results:
         cells = [res.variant.name, res.variant.model, res.variant.describe_loss()]
         cells += [f"{res.params / 1e6:.3f}", f"{res.gflops:.1f}", str(len(res.runs))]
@@ -370,7 +379,7 @@ def format_table(results: list[VariantResult]) -> str:
                 continue
             cell = f"{100 * mean:.2f} ± {100 * std:.2f}" if len(res.runs) > 1 else f"{100 * mean:.2f}"
             if res is not ref:
-                cell += f" ({100 * (mean - ref.mean_std(key)[0]):+.2f})"
+                cell += f" ({100 * (mean - ref_mean(res, key)):+.2f})"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -469,7 +478,7 @@ def write_report(
     text = (
         f"# {ablation.title} ({ablation.paper})\n\n"
         f"Seeds {list(seeds)}; metrics in %, mean ± sample std over the seeds that finished (Seeds column) "
-        f"at each run's best-fitness epoch, delta against {reference} in parentheses. "
+        f"at each run's best-fitness epoch, delta against {reference} over the same seeds in parentheses. "
         f"Settings: {shown or 'defaults'}.\n\n{partial}"
         f"{format_tables(ablation, results)}\n\n![AP50 per epoch]({plot.name})\n"
     )
