@@ -165,12 +165,20 @@ class VariantResult:
 
     def mean_std(self, key: str) -> tuple[float, float]:
         """Mean and sample standard deviation over seeds (std 0 for a single seed)."""
-        values = [r.metrics.get(key, float("nan")) for r in self.runs]
-        mean = sum(values) / len(values)
-        if len(values) < 2:
-            return mean, 0.0
-        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-        return mean, math.sqrt(var)
+        return mean_std([r.metrics.get(key, float("nan")) for r in self.runs])
+
+    def by_seed(self) -> dict[int, dict[str, float]]:
+        """Metrics of each run that knows its seed, by seed."""
+        return {r.seed: r.metrics for r in self.runs if r.seed is not None}
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (std 0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var)
 
 
 def slug(name: str) -> str:
@@ -211,9 +219,9 @@ def run_variant(
     train_fn: Callable[..., Any] | None = None,
 ) -> RunSummary:
     """Train one variant with one seed in `run_dir` unless it already finished; resume a killed run."""
-    done = run_dir / "done.json"
-    if done.is_file():
-        return summarize_run(run_dir / "results.csv", seed)
+    finished = finished_run(run_dir, seed)
+    if finished is not None:
+        return finished
     if train_fn is None:
         from lrnet.engine.training.trainer import train as train_fn
     last = run_dir / "weights" / "last.pt"
@@ -233,9 +241,17 @@ def run_variant(
         )
     summary = summarize_run(run_dir / "results.csv", seed)
     write_text_atomic(
-        done, json.dumps({"variant": variant.name, "seed": seed, "metrics": summary.metrics}, indent=2)
+        run_dir / "done.json",
+        json.dumps({"variant": variant.name, "seed": seed, "metrics": summary.metrics}, indent=2),
     )
     return summary
+
+
+def finished_run(run_dir: Path, seed: int) -> RunSummary | None:
+    """The summary of the run in `run_dir` if it finished (wrote `done.json`), else None."""
+    if not (run_dir / "done.json").is_file():
+        return None
+    return summarize_run(run_dir / "results.csv", seed)
 
 
 def run_ablation(
@@ -266,13 +282,15 @@ def run_ablation(
     for seed in seeds:
         for variant in chosen:
             run_dir = root / slug(variant.name) / f"seed{seed}"
-            if not report_only:
-                runs[variant.name].append(run_variant(variant, seed, run_dir, train_overrides, train_fn))
-            elif (run_dir / "done.json").is_file():
-                runs[variant.name].append(summarize_run(run_dir / "results.csv", seed))
+            if report_only:
+                summary = finished_run(run_dir, seed)
+                if summary is None:
+                    missing.append(f"{variant.name} seed {seed}")
+                    continue
             else:
-                missing.append(f"{variant.name} seed {seed}")
-    results = _variant_results(chosen, runs, root, seeds, nc, int(train_overrides.get("imgsz", 640)))
+                summary = run_variant(variant, seed, run_dir, train_overrides, train_fn)
+            runs[variant.name].append(summary)
+    results = _variant_results(chosen, runs, root, nc, int(train_overrides.get("imgsz", 640)))
     if not results:
         raise DataError(
             f"{root}: no finished run of {[v.name for v in chosen]} for seeds {list(seeds)}; run without "
@@ -300,7 +318,6 @@ def _variant_results(
     chosen: list[Variant],
     runs: dict[str, list[RunSummary]],
     root: Path,
-    seeds: Sequence[int],
     nc: int | None,
     imgsz: int,
 ) -> list[VariantResult]:
@@ -312,9 +329,8 @@ def _variant_results(
     for variant in chosen:
         if not runs[variant.name]:
             continue
-        vdir = root / slug(variant.name)
-        finished = next(s for s in seeds if (vdir / f"seed{s}" / "results.csv").is_file())
-        key = (variant.model, nc or _nc_of_run(vdir / f"seed{finished}"))
+        first = runs[variant.name][0]
+        key = (variant.model, nc or _nc_of_run(root / slug(variant.name) / f"seed{first.seed}"))
         if key not in infos:
             infos[key] = model_info(build_model(key[0], nc=key[1]), imgsz=imgsz)
         info = infos[key]
@@ -361,12 +377,12 @@ def format_table(results: list[VariantResult]) -> str:
     head = ["Variant", "Model", "Box loss", "Params (M)", "GFLOPs", "Seeds", *REPORT_METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     ref = results[0]
-    ref_by_seed = {r.seed: r.metrics for r in ref.runs if r.seed is not None}
+    ref_by_seed = ref.by_seed()
 
     def ref_mean(res: VariantResult, key: str) -> float:
         seeds = [r.seed for r in res.runs]
         if all(s in ref_by_seed for s in seeds):
-            return sum(ref_by_seed[s].get(key, math.nan) for s in seeds) / len(seeds)
+            return mean_std([ref_by_seed[s].get(key, math.nan) for s in seeds])[0]
         return ref.mean_std(key)[0]
 
     for res in results:
@@ -392,7 +408,7 @@ def format_paired_deltas(results: list[VariantResult]) -> str:
     Seeds move every row together, so the spread of these paired differences is what tells a change
     from noise; the unpaired stds of the main table overstate it. Empty with fewer than two such seeds.
     """
-    ref = {r.seed: r.metrics for r in results[0].runs}
+    ref = results[0].by_seed()
     head = ["Variant", "Seeds", *REPORT_METRICS]
     lines = []
     for res in results[1:]:
@@ -405,8 +421,7 @@ def format_paired_deltas(results: list[VariantResult]) -> str:
             if any(m.get(key, -1) < 0 or m0.get(key, -1) < 0 for m, m0 in pairs):
                 cells.append("n/a")
                 continue
-            mean = sum(diffs) / len(diffs)
-            std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+            mean, std = mean_std(diffs)
             cells.append(f"{mean:+.2f} ± {std:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     if not lines:
