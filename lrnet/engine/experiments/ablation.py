@@ -187,6 +187,11 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in out).strip("_")
 
 
+def variant_run_dir(root: Path, variant: Variant, seed: int) -> Path:
+    """Folder of one variant's run with one seed: `<root>/<slug(name)>/seed<k>`."""
+    return root / slug(variant.name) / f"seed{seed}"
+
+
 def summarize_run(path: Path, seed: int | None = None) -> RunSummary:
     """Summarise a run's results.csv: the metrics of its best-fitness epoch and its AP50 curve."""
     header, data = read_results_csv(path)
@@ -281,7 +286,7 @@ def run_ablation(
     missing: list[str] = []
     for seed in seeds:
         for variant in chosen:
-            run_dir = root / slug(variant.name) / f"seed{seed}"
+            run_dir = variant_run_dir(root, variant, seed)
             if report_only:
                 summary = finished_run(run_dir, seed)
                 if summary is None:
@@ -330,7 +335,7 @@ def _variant_results(
         if not runs[variant.name]:
             continue
         first = runs[variant.name][0]
-        key = (variant.model, nc or _nc_of_run(root / slug(variant.name) / f"seed{first.seed}"))
+        key = (variant.model, nc or _nc_of_run(variant_run_dir(root, variant, first.seed)))
         if key not in infos:
             infos[key] = model_info(build_model(key[0], nc=key[1]), imgsz=imgsz)
         info = infos[key]
@@ -417,11 +422,10 @@ def format_paired_deltas(results: list[VariantResult]) -> str:
             continue
         cells = [res.variant.name, str(len(pairs))]
         for key in REPORT_METRICS:
-            diffs = [100 * (m.get(key, math.nan) - m0.get(key, math.nan)) for m, m0 in pairs]
             if any(m.get(key, -1) < 0 or m0.get(key, -1) < 0 for m, m0 in pairs):
                 cells.append("n/a")
                 continue
-            mean, std = mean_std(diffs)
+            mean, std = mean_std([100 * (m[key] - m0[key]) for m, m0 in pairs])
             cells.append(f"{mean:+.2f} ± {std:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     if not lines:
