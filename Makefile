@@ -4,7 +4,12 @@ VENV ?= .venv
 # Pinned so pip takes the CPU wheel here; override with any pip arguments, e.g.
 # `make TORCH="torch==2.13.0 --index-url <a CUDA wheel index>" test`.
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,export
+# Every optional extra that installs here, so that their tests run instead of skipping.
+EXTRAS ?= dev,export,openvino,logging
+# sahi requires opencv-python, which would sit beside opencv-python-headless (two cv2 builds in one
+# environment): install sahi alone, then the small packages it imports. `make SAHI= test` skips it.
+SAHI ?= sahi>=0.12
+SAHI_NEEDS := shapely fire click requests pillow termcolor
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lrnet-installed
 
@@ -17,6 +22,8 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	$(if $(SAHI),$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps "$(SAHI)")
+	$(if $(SAHI),$(BIN)/python -m pip install -q --disable-pip-version-check $(SAHI_NEEDS))
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -12,9 +12,9 @@ import argparse
 import torch
 
 from lrnet.data import load_dataset_source
-from lrnet.engine.training.similarity_setup import training_box_sizes
 from lrnet.losses.assigner import TaskAlignedAssigner
 from lrnet.nn.anchors import make_anchors
+from lrnet.training.similarity_setup import training_box_sizes
 
 BINS = (
     ("very tiny (<8)", 0, 8),

@@ -26,7 +26,7 @@ from pathlib import Path
 
 def ap_per_epoch(save_dir: Path, metric: str) -> list[float]:
     """The validation `metric` of every epoch from a run's results.csv."""
-    from lrnet.engine.training.plots import read_results_csv
+    from lrnet.training.plots import read_results_csv
 
     header, rows = read_results_csv(save_dir / "results.csv")
     col = header.index(f"metrics/{metric}")
@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = lrnet's thread policy)")
     p.add_argument("--out", default="runs/bench_finetune")
     args = p.parse_args()
-    from lrnet.engine.training.trainer import train
+    from lrnet.training.trainer import train
 
     out = Path(args.out)
     common = dict(

@@ -143,10 +143,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from lrnet.engine.inference.exporter import export_model_onnx
-    from lrnet.engine.inference.onnx_backend import OnnxModel
+    from lrnet.jobs.onnx_export import export_model_onnx
     from lrnet.nn import build_model
     from lrnet.nn.summary import model_info
+    from lrnet.runtime.onnx_backend import OnnxModel
 
     if args.threads:
         torch.set_num_threads(args.threads)

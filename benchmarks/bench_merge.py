@@ -1,4 +1,4 @@
-"""Benchmark tile merging (`lrnet.engine.inference.merge.merge_predictions`) on sliced-prediction output.
+"""Benchmark tile merging (`lrnet.ops.merge.merge_predictions`) on sliced-prediction output.
 
 Detections mimic sliced prediction of a large aerial image: objects of 6-40 px, each seen by 1-4
 overlapping tiles (jittered copies, some cut at a tile edge), 3 classes. Prints, side by side in one
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from lrnet.engine.inference.merge import merge_predictions
+from lrnet.ops.merge import merge_predictions
 
 
 def sliced_detections(n: int, seed: int = 0) -> np.ndarray:
@@ -58,7 +58,7 @@ def _nms_ios(
     intersection / (smaller area) > threshold and the two areas differ by at most 1 / min_area_ratio
     (so that one large box cannot swallow every small object inside it). Returns kept indices,
     score descending. The pre-`merge.py` path of lrnet (a Python loop over pairs), kept here as the
-    reference this benchmark times; sliced prediction uses `lrnet.engine.inference.merge`."""
+    reference this benchmark times; sliced prediction uses `lrnet.ops.merge`."""
     order = scores.argsort(descending=True, stable=True)
     keep = []
     for c in classes[order].unique():

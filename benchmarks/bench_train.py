@@ -1,9 +1,9 @@
 """Training throughput (s/it of forward + loss + backward + SGD step) quiet and beside a busy process.
 
 Compares lrnet's thread policies side by side in one run: `old` (every core an intra-op thread, what
-lrnet did before issue #14), `new` (`lrnet.engine.threads.default_threads` for the given number
+lrnet did before issue #14), `new` (`lrnet.runtime.threads.default_threads` for the given number
 of loader workers; below 4 cores the same as `old`) and `adaptive` (`lrnet train --adapt-threads`:
-`lrnet.engine.thread_tuner.ThreadTuner` probes the candidate counts and keeps the fastest; its first
+`lrnet.runtime.thread_tuner.ThreadTuner` probes the candidate counts and keeps the fastest; its first
 probe is not timed, later iterations feed it as in training), each with the machine otherwise as it
 is ("quiet") and beside one busy process that this script starts (a pure-Python busy loop, the
 stand-in for a loader worker or a second job). Batches are 320 px tiles cut from the real aerial
@@ -80,9 +80,9 @@ def lrnet_step(model_name: str, x, targets, nc: int):
     """A closure running one lrnet training step (forward, loss, backward, clip, SGD)."""
     import torch
 
-    from lrnet.engine.training.optim import build_optimizer
     from lrnet.losses.detection import DetectionLoss, default_box_loss
     from lrnet.nn import build_model
+    from lrnet.training.optim import build_optimizer
 
     model = build_model(model_name, nc=nc).train()
     kind, options = default_box_loss(model_name)
@@ -143,8 +143,8 @@ def child(args: argparse.Namespace) -> dict:
 
     import torch
 
-    from lrnet.engine.thread_tuner import ThreadTuner, candidate_threads
-    from lrnet.engine.threads import available_cores, default_threads
+    from lrnet.runtime.thread_tuner import ThreadTuner, candidate_threads
+    from lrnet.runtime.threads import available_cores, default_threads
 
     torch.manual_seed(0)
     trainer, policy = args.child.split(":")
@@ -234,7 +234,7 @@ def main() -> int:
                 if busy is not None:
                     busy.kill()
                     busy.wait()
-    from lrnet.engine.threads import available_cores
+    from lrnet.runtime.threads import available_cores
 
     print(
         f"train step {args.model} {args.imgsz}px batch {args.batch}, real tiles of {Path(args.data).name}, "

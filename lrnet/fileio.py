@@ -219,7 +219,7 @@ def refuse_overwriting_inputs(
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete the temporary files `atomic_path` leaves in `folder` when a writer is killed.
 
-    Only call this while holding the folder's run lock (`lrnet.engine.run_lock`): another writer's
+    Only call this while holding the folder's run lock (`lrnet.runtime.run_lock`): another writer's
     temporary file would otherwise be removed under it. Returns the removed paths.
     """
     folder = Path(folder)

@@ -1,18 +1,38 @@
-"""Allowed values of every numeric and choice option, declared once per job dataclass.
+"""Options as data: each option is one dataclass field carrying its help text and its allowed values.
 
-A job dataclass (`TrainConfig`, `ValJob`, ...) lists its rules in a `RULES` mapping and calls
-`check_rules(self, RULES)` from `__post_init__`, so the CLI flags, a `--cfg` file and the Python API
-are validated by the same code. Errors are `ConfigError`s naming the option, the value and the range.
+A job's options dataclass (`TrainConfig`, `ValJob`, `SliceConfig`, ...) declares every option once,
+with `option(default, help=..., rule=...)`; everything else derives from that field:
+- `check_options(obj)` (called from `__post_init__`) checks every rule, so the CLI flags, a `--cfg`
+  file and the Python API are validated by the same code; errors are `ConfigError`s naming the option,
+  the value and the range;
+- `add_option_flags(parser, cls)` adds one `--flag` per field (underscores become dashes), with the
+  help text, the default and the rule; a field whose type is itself an options dataclass adds that
+  class's flags as a group (the job holds one, e.g. `ValJob.slicing: SliceConfig`);
+- `options_from_args(cls, args)` builds the dataclass from the parsed flags, and `parse_option_value`
+  converts text (`KEY=VALUE` overrides) to a field's type.
+So adding an option is adding one field.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import math
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lrnet.errors import ConfigError
+from lrnet.parsing import parse_bool
+
+
+def _number(value: float | None) -> str:
+    """A bound as written: 1000000 and 9223372036854775807 in full, 0.001 and 1e-05 as `:g` has them."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -27,13 +47,14 @@ class Range:
     example: Any = None
 
     def describe(self) -> str:
-        """Human form, e.g. `(0, 1]` or `>= 1` or `a multiple of 32 >= 32`."""
+        """Human form, e.g. `(0, 1]` or `>= 1` or `a multiple of 32 >= 32` (whole bounds in full)."""
+        lo, hi = _number(self.lo), _number(self.hi)
         if self.lo is not None and self.hi is not None:
-            text = f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+            text = f"{'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
         elif self.lo is not None:
-            text = f"{'>' if self.lo_open else '>='} {self.lo:g}"
+            text = f"{'>' if self.lo_open else '>='} {lo}"
         elif self.hi is not None:
-            text = f"{'<' if self.hi_open else '<='} {self.hi:g}"
+            text = f"{'<' if self.hi_open else '<='} {hi}"
         else:
             text = "finite"
         return f"a multiple of {self.multiple_of} {text}" if self.multiple_of else text
@@ -56,15 +77,19 @@ class Range:
 
 @dataclass(frozen=True)
 class Choice:
-    """One of a fixed set of values (compared case-sensitively after `str()`)."""
+    """One of a set of values: a fixed tuple, or a function returning the names a registry holds now
+    (so a component registered later is accepted and listed without editing the option)."""
 
-    values: tuple[Any, ...]
+    values: tuple[Any, ...] | Callable[[], Iterable[Any]]
+
+    def allowed(self) -> tuple[Any, ...]:
+        return tuple(self.values() if callable(self.values) else self.values)
 
     def describe(self) -> str:
-        return "one of " + ", ".join(str(v) for v in self.values)
+        return "one of " + ", ".join(str(v) for v in self.allowed())
 
     def check(self, name: str, value: Any) -> None:
-        if value not in self.values:
+        if value not in self.allowed():
             raise ConfigError(f"{name}={value!r} is not allowed; use {self.describe()}")
 
 
@@ -83,3 +108,168 @@ def describe_rule(rules: Mapping[str, Rule], name: str) -> str:
     """The rule of option `name` for help texts ('' when it has none)."""
     rule = rules.get(name)
     return rule.describe() if rule is not None else ""
+
+
+# -- options as dataclass fields -------------------------------------------------------------------
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    rule: Rule | None = None,
+    default_factory: Callable[[], Any] | Any = dataclasses.MISSING,
+    flag: bool = True,
+    metavar: str | None = None,
+) -> Any:
+    """A dataclass field that is an option: its help text, allowed values and whether it is a flag."""
+    meta = {"help": help, "rule": rule, "flag": flag, "metavar": metavar}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def option_like(cls: type, name: str, default: Any) -> Any:
+    """Field `name` of options class `cls` (help, rule) with another default, for a job that shares the
+    option but not its default (e.g. `conf` 0.25 to draw detections, 0.001 to score them). Keyword-only,
+    as shared options are (`@dataclass(kw_only=True)`), so a job's own fields stay positional."""
+    base = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return dataclasses.field(default=default, metadata=base.metadata, kw_only=True)
+
+
+def option_fields(cls_or_obj: Any) -> list[dataclasses.Field]:
+    """The fields of an options dataclass that carry option metadata (nested option groups included)."""
+    return [f for f in dataclasses.fields(cls_or_obj) if "help" in f.metadata]
+
+
+def option_rules(cls_or_obj: Any) -> dict[str, Rule]:
+    """{field name: rule} of the options that declare one (this class only, not nested groups)."""
+    return {f.name: f.metadata["rule"] for f in option_fields(cls_or_obj) if f.metadata.get("rule")}
+
+
+def check_options(obj: Any) -> None:
+    """Check every option of `obj` against its field's rule (None = not set, skipped); booleans given
+    as text ("no", "false") are converted, never read as truthy."""
+    for f in option_fields(obj):
+        value = getattr(obj, f.name)
+        if _field_type(type(obj), f.name) is bool and value is not None and not isinstance(value, bool):
+            setattr(obj, f.name, parse_bool(value, f.name))
+    check_rules(obj, option_rules(obj))
+
+
+def _field_type(cls: type, name: str) -> Any:
+    """The annotated type of field `name`, with `X | None` reduced to X."""
+    hint = typing.get_type_hints(cls)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return hint
+
+
+def _is_options_class(kind: Any) -> bool:
+    return isinstance(kind, type) and dataclasses.is_dataclass(kind) and bool(option_fields(kind))
+
+
+def parse_option_value(cls: type, name: str, text: str) -> Any:
+    """`text` converted to the type of option `name` of `cls`; `ConfigError` naming both otherwise."""
+    known = {f.name: f for f in option_fields(cls)}
+    if name not in known:
+        raise ConfigError(f"unknown option {name!r}; check the spelling, known: {sorted(known)}")
+    kind = _field_type(cls, name)
+    if kind is bool:
+        return parse_bool(text, name)
+    if typing.get_origin(kind) is list:
+        kind = typing.get_args(kind)[0]
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        example = known[name].default
+        hint = f"; e.g. {name}={example!r}" if example not in (None, dataclasses.MISSING) else ""
+        raise ConfigError(f"{name}={text!r} is not a valid {kind.__name__}{hint}") from None
+
+
+def _flag_converter(cls: type, name: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse_option_value(cls, name, text)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = name
+    return convert
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _help_text(f: dataclasses.Field, default: Any) -> str:
+    rule = f.metadata.get("rule")
+    parts = [] if default is dataclasses.MISSING else [f"default: {default!r}"]
+    if rule is not None:
+        parts.append(rule.describe())
+    return f"{f.metadata['help']}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def add_option_flags(
+    parser: argparse.ArgumentParser | Any, cls: type, defaults: Any = None, skip: Iterable[str] = ()
+) -> None:
+    """Add one `--flag` per option of `cls` (dashes for underscores; nested option groups as argument
+    groups), every one defaulting to None ("not given", so the dataclass default, or a `--cfg` file's
+    value, applies). Booleans take `--flag` (true) or `--flag false`; lists take one or more values.
+    `defaults` (an instance) supplies the defaults shown in the help, e.g. a nested group's own."""
+    skip = set(skip)
+    required_first = sorted(option_fields(cls), key=lambda f: _default_of(f) is not dataclasses.MISSING)
+    for f in required_first:
+        if f.name in skip or not f.metadata.get("flag", True):
+            continue
+        default = getattr(defaults, f.name) if defaults is not None else _default_of(f)
+        kind = _field_type(cls, f.name)
+        if _is_options_class(kind):
+            title = (kind.__doc__ or kind.__name__).strip().splitlines()[0]
+            add_option_flags(parser.add_argument_group(title), kind, default, skip)
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kwargs: dict[str, Any] = {
+            "dest": f.name,
+            "default": None,
+            "help": _help_text(f, default),
+            "type": _flag_converter(cls, f.name),
+        }
+        if f.metadata.get("metavar"):
+            kwargs["metavar"] = f.metadata["metavar"]
+        if default is dataclasses.MISSING:
+            kwargs["required"] = True
+        if kind is bool:
+            kwargs.update(nargs="?", const=True, metavar=kwargs.get("metavar", "BOOL"))
+        elif typing.get_origin(kind) is list:
+            kwargs["nargs"] = "+"
+        parser.add_argument(flag, **kwargs)
+
+
+def option_values(cls: type, args: argparse.Namespace | Mapping[str, Any]) -> dict[str, Any]:
+    """{field: value} of the options of `cls` given in `args` (a namespace or a mapping; None = not
+    given); a nested option group becomes its own dataclass, built from the same flat names."""
+    get = args.get if isinstance(args, Mapping) else (lambda k: getattr(args, k, None))
+    values: dict[str, Any] = {}
+    for f in option_fields(cls):
+        kind = _field_type(cls, f.name)
+        if _is_options_class(kind):
+            nested = option_values(kind, args)
+            if nested:
+                base = _default_of(f)
+                values[f.name] = (
+                    dataclasses.replace(base, **nested) if base is not dataclasses.MISSING else kind(**nested)
+                )
+            continue
+        given = get(f.name)
+        if given is not None:
+            values[f.name] = given
+    return values
+
+
+def options_from_args(cls: type, args: argparse.Namespace | Mapping[str, Any], **extra: Any) -> Any:
+    """The options dataclass `cls` built from parsed flags (`add_option_flags`), plus `extra` values."""
+    return cls(**{**option_values(cls, args), **extra})

@@ -20,9 +20,9 @@ from lrnet.data import DataFormat, format_names, registered_format
 from lrnet.data.images import list_image_files
 from lrnet.data.reading import ImageLabels, image_size_or_skip
 from lrnet.data.source import DetectionSource, SkipCounter
-from lrnet.engine.training.checkpoint import load_checkpoint
 from lrnet.losses import BoxGeometry, BoxLossOptions, iou, registered_box_loss, registered_box_losses
 from lrnet.nn import LayerContext, registered_block, registered_blocks
+from lrnet.weights.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

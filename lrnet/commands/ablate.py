@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from lrnet.experiments.ablation import ABLATIONS, AblateOptions, run_ablation
+from lrnet.schema import add_option_flags, option_fields, options_from_args
+from lrnet.training.train_config import parse_overrides
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `ablate` sub-command."""
-    from lrnet.engine.experiments.ablation import ABLATIONS
+    """Add the `ablate` sub-command: TABLE, one flag per `AblateOptions` field, and `--set KEY=VALUE`."""
 
     p = sub.add_parser(
         "ablate",
@@ -16,26 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "finished variants are not re-run) and print the Markdown table. Tables: "
         + "; ".join(f"{k} ({v.paper})" for k, v in ABLATIONS.items()),
     )
-    p.add_argument("table", choices=sorted(ABLATIONS))
-    p.add_argument("--data", default="synthetic", help="data set (default: the built-in synthetic set)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--imgsz", type=int, default=640)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, e.g. 0,1,2")
-    p.add_argument("--project", default="runs/ablate", help="parent folder of the table's runs")
+    table = {f.name: f for f in option_fields(AblateOptions)}["table"]  # the one non-flag option
+    choices = sorted(table.metadata["rule"].allowed())
     p.add_argument(
-        "--variants",
-        default="",
-        help="comma-separated rows to train and report, by name or folder name (default: all), e.g. "
-        "'LR-Net,LR-Net NWD assigner' or LR-Net,LR-Net_NWD_assigner: split a table over machines",
+        "table", metavar="TABLE", choices=choices, help=f"{table.metadata['help']}: {', '.join(choices)}"
     )
-    p.add_argument(
-        "--report-only",
-        action="store_true",
-        help="train nothing: write the table from the runs that finished, listing those that did not",
-    )
+    add_option_flags(p, AblateOptions)
     p.add_argument(
         "--set",
         action="append",
@@ -48,26 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ablation and print the report."""
-    from lrnet.engine.experiments.ablation import parse_seeds, run_ablation
-    from lrnet.engine.training.train_config import parse_overrides
 
-    overrides = {
-        "data": args.data,
-        "epochs": args.epochs,
-        "imgsz": args.imgsz,
-        "batch": args.batch,
-        "device": args.device,
-        "workers": args.workers,
-        **parse_overrides(args.set),
-    }
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    opts = options_from_args(AblateOptions, args)
     _, report = run_ablation(
-        args.table,
-        seeds=parse_seeds(args.seeds),
-        project=args.project,
-        variants=variants,
-        report_only=args.report_only,
-        **overrides,
+        opts.table,
+        seeds=opts.seed_list,
+        project=opts.project,
+        variants=opts.variant_names,
+        report_only=opts.report_only,
+        **{**opts.train_overrides(), **parse_overrides(args.set)},
     )
     print(report.read_text())
     print(f"report: {report}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lrnet.weights.convert import convert_weights
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `convert-weights` parser."""
@@ -21,7 +23,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Convert and print the transfer report."""
-    from lrnet.engine.training.convert_weights import convert_weights
 
     path, report = convert_weights(args.source, args.output)
     print(report.summary())

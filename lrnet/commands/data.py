@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
+from lrnet.data.convert import convert
+from lrnet.data.registry import describe_formats, format_names, writable_format_names
+from lrnet.data.stats import dataset_stats, default_plot_path, format_stats, plot_stats
+from lrnet.data.synthetic import generate_synthetic
+from lrnet.data.tiling import TileJob, tile_dataset
+
 
 class _RegisteredFormats:
     """argparse `choices` read from the data-format registry when a value is checked or listed.
@@ -17,7 +23,6 @@ class _RegisteredFormats:
         self.writable = writable
 
     def _names(self) -> list[str]:
-        from lrnet.data.registry import format_names, writable_format_names
 
         return writable_format_names() if self.writable else format_names()
 
@@ -95,8 +100,6 @@ def register(subparsers) -> None:
 def _synth(args: argparse.Namespace) -> int:
     import time
 
-    from lrnet.data.synthetic import generate_synthetic
-
     t0 = time.perf_counter()
     path = generate_synthetic(
         args.out,
@@ -112,7 +115,6 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from lrnet.data.convert import convert
 
     out = convert(args.fmt_in, args.fmt_out, args.src, args.dst, split=args.split)
     print(f"wrote {out}")
@@ -120,7 +122,6 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from lrnet.data.stats import dataset_stats, default_plot_path, format_stats, plot_stats
 
     stats = dataset_stats(args.data, args.split)
     print(format_stats(stats))
@@ -130,8 +131,6 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _tile(args: argparse.Namespace) -> int:
-    from lrnet.data.tiling import TileJob, tile_dataset
-
     job = TileJob(
         src=args.src, out=args.out, splits=args.split, tile=args.tile, overlap=args.overlap,
         scale=args.scale, min_visible=args.min_visible, keep_empty=args.keep_empty,
@@ -147,7 +146,6 @@ def _tile(args: argparse.Namespace) -> int:
 
 
 def _formats(args: argparse.Namespace) -> int:
-    from lrnet.data.registry import describe_formats
 
     print(describe_formats())
     return 0

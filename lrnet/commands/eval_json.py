@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lrnet.eval import coco_metrics, format_metrics_table
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `eval-json` sub-command."""
@@ -23,8 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Compute and print the metrics (bad files raise `lrnet.errors` errors: one line, exit 2)."""
     import json
-
-    from lrnet.eval import coco_metrics, format_metrics_table
 
     metrics = coco_metrics(args.gt, args.dt, protocol=args.protocol)
     if args.json:

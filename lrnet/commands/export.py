@@ -9,49 +9,23 @@ from __future__ import annotations
 
 import argparse
 
+from lrnet.jobs.export import ExportJob, describe_export, run_export
+from lrnet.schema import add_option_flags, options_from_args
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `export` sub-command."""
+    """Add the `export` sub-command; every `ExportJob` field is a flag."""
     parser = subparsers.add_parser(
         "export", help="export weights to ONNX, OpenVINO or TorchScript", description=__doc__
     )
-    parser.add_argument("--weights", required=True, help="lrnet checkpoint (.pt)")
-    parser.add_argument("--format", default="onnx", help="onnx, openvino or torchscript")
-    parser.add_argument(
-        "--imgsz", type=int, default=None, help="input size (default: the training size, else 640)"
-    )
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
-    parser.add_argument("--half", action="store_true", help="float16 weights and activations (GPU runtimes)")
-    parser.add_argument("--int8", action="store_true", help="int8 post-training quantization (needs --data)")
-    parser.add_argument("--data", default=None, help="data to calibrate int8 on and to check fp16/int8 with")
-    parser.add_argument("--split", default="train", help="split of --data to take images from")
-    parser.add_argument("--calib-images", type=int, default=64, help="images to calibrate int8 on")
-    parser.add_argument("--opset", type=int, default=17)
-    parser.add_argument(
-        "--out", default=None, help="output path (default: the weights path with the format's suffix)"
-    )
+    add_option_flags(parser, ExportJob)  # one flag per ExportJob field; --weights is required
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Export, verify and print the check."""
-    from lrnet.engine.inference.export_formats import ExportJob, describe_export, run_export
 
-    job = ExportJob(
-        weights=args.weights,
-        format=args.format,
-        out=args.out,
-        imgsz=args.imgsz,
-        dynamic=args.dynamic,
-        half=args.half,
-        int8=args.int8,
-        data=args.data,
-        split=args.split,
-        calib_images=args.calib_images,
-        opset=args.opset,
-        batch=args.batch,
-    )
+    job = options_from_args(ExportJob, args)
     result = run_export(job)
     print(f"exported {args.weights} -> {result.path}\n{describe_export(result)}")
     return 0 if result.ok else 1

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from lrnet.errors import ConfigError
+from lrnet.jobs.info import describe_model
+from lrnet.nn import shipped_model_names
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `info` sub-command."""
@@ -23,10 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the shipped names, or the report of one model (table or JSON)."""
     import json
-
-    from lrnet.engine.model_report import describe_model
-    from lrnet.errors import ConfigError
-    from lrnet.nn import shipped_model_names
 
     if args.list:
         print("\n".join(shipped_model_names()))

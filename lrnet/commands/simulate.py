@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lrnet.simulation import QUICK, SimulationConfig, run_simulation
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `simulate` sub-command."""
@@ -46,8 +48,6 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from tqdm import tqdm
-
-    from lrnet.simulation import QUICK, SimulationConfig, run_simulation
 
     overrides: dict[str, object] = dict(QUICK) if args.quick else {}
     for name in ("iterations", "points", "lr", "anchor_floor"):

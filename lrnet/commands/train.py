@@ -1,32 +1,32 @@
-"""`lrnet train`: train a model (flags map 1:1 onto `lrnet.engine.training.train_config.TrainConfig`)."""
+"""`lrnet train`: train a model (flags map 1:1 onto `lrnet.training.train_config.TrainConfig`)."""
 
 from __future__ import annotations
 
 import argparse
 
+from lrnet.schema import add_option_flags
+from lrnet.training.train_config import TrainConfig, config_from_args
+from lrnet.training.trainer import train
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` parser; every TrainConfig field is a flag, plus `--cfg file.yaml`."""
-    from lrnet.engine.training.train_config import add_config_arguments
 
     parser = subparsers.add_parser(
         "train",
         help="train a detector (CPU, CUDA, or multi-GPU via torchrun)",
         description="Train a model; the defaults are the paper's recipe (SGD, lr0 0.01, EMA; see "
-        "lrnet.engine.training.train_config). Multi-GPU: "
+        "lrnet.training.train_config). Multi-GPU: "
         "torchrun --nproc_per_node=N -m lrnet.cli train ...",
     )
     parser.add_argument("--cfg", default=None, help="YAML file with the same keys as the flags")
-    add_config_arguments(parser)
+    add_option_flags(parser, TrainConfig)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the config, train, print where the weights went."""
     import os
-
-    from lrnet.engine.training.train_config import config_from_args
-    from lrnet.engine.training.trainer import train
 
     result = train(config_from_args(args))
     if int(os.environ.get("RANK", "0")) == 0:

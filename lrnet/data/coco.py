@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lrnet.data.reading import ImageLabels
-from lrnet.data.registry import DataFormat, register_format
+from lrnet.data.registry import DataFormat, YamlSplit, register_format
 from lrnet.data.source import DetectionSource, SkipCounter
 from lrnet.errors import DataError, InputFileNotFoundError
 from lrnet.fileio import write_text_atomic
-
-if TYPE_CHECKING:
-    from lrnet.data.data_yaml import YamlSplit
 
 
 def _resolve_image(file_name: str, images_dir: Path) -> str:

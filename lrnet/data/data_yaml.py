@@ -13,10 +13,9 @@ the format (its `split_entry`, `entry_keys`, `required_keys` and `optional_keys`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from lrnet.data.registry import DataFormat, format_names, get_format
+from lrnet.data.registry import DataFormat, YamlSplit, format_names, get_format
 from lrnet.data.source import DetectionSource
 from lrnet.errors import DataError, InputFileNotFoundError
 from lrnet.fileio import load_yaml
@@ -63,38 +62,6 @@ def read_data_yaml(path: str | Path) -> dict:
         )
     cfg["root"] = root
     return cfg
-
-
-@dataclass
-class YamlSplit:
-    """One split of a data YAML, handed to `DataFormat.read_split`.
-
-    `entry` is the raw value of the split's key; `names` the parsed `names` (or None); `cfg` the
-    whole YAML (with `root`) for format-specific keys; `verbose` allows progress bars.
-    """
-
-    yaml: Path
-    root: Path
-    split: str
-    entry: object
-    names: list[str] | None
-    cfg: dict
-    verbose: bool = True
-
-    def resolve(self, value: object) -> Path:
-        """`value` as a path, relative ones taken from the data YAML's root."""
-        p = Path(str(value))
-        return p if p.is_absolute() else self.root / p
-
-    def existing_path(self, value: object, what: str = "entry") -> Path:
-        """`resolve(value)`, which must exist (else InputFileNotFoundError naming the YAML and split)."""
-        p = self.resolve(value)
-        if not p.exists():
-            raise InputFileNotFoundError(
-                f"{self.yaml}: {self.split} {what} {p} does not exist; fix '{self.split}' "
-                f"(relative paths start at 'path', here {self.root})"
-            )
-        return p
 
 
 def _check_keys(fmt: DataFormat, cfg: dict, split: str, path: Path) -> None:

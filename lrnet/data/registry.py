@@ -20,14 +20,44 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
-from lrnet.errors import ConfigError, DataError
+from lrnet.data.source import DetectionSource
+from lrnet.errors import ConfigError, DataError, InputFileNotFoundError
 
-if TYPE_CHECKING:
-    from lrnet.data.data_yaml import YamlSplit
-    from lrnet.data.source import DetectionSource
+
+@dataclass
+class YamlSplit:
+    """One split of a data YAML, handed to `DataFormat.read_split`.
+
+    `entry` is the raw value of the split's key; `names` the parsed `names` (or None); `cfg` the
+    whole YAML (with `root`) for format-specific keys; `verbose` allows progress bars.
+    """
+
+    yaml: Path
+    root: Path
+    split: str
+    entry: object
+    names: list[str] | None
+    cfg: dict
+    verbose: bool = True
+
+    def resolve(self, value: object) -> Path:
+        """`value` as a path, relative ones taken from the data YAML's root."""
+        p = Path(str(value))
+        return p if p.is_absolute() else self.root / p
+
+    def existing_path(self, value: object, what: str = "entry") -> Path:
+        """`resolve(value)`, which must exist (else InputFileNotFoundError naming the YAML and split)."""
+        p = self.resolve(value)
+        if not p.exists():
+            raise InputFileNotFoundError(
+                f"{self.yaml}: {self.split} {what} {p} does not exist; fix '{self.split}' "
+                f"(relative paths start at 'path', here {self.root})"
+            )
+        return p
 
 
 class DataFormat:

@@ -21,6 +21,8 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 
+from lrnet.data.coco import write_coco
+from lrnet.data.source import DetectionRecord, DetectionSource
 from lrnet.errors import ConfigError
 from lrnet.schema import Range, Rule, check_rules
 
@@ -374,9 +376,6 @@ def generate_synthetic(
     """Write a YOLO-format data set (+ `data.yaml`, + `val_coco.json`) under `out`; return the YAML path."""
     import yaml
     from tqdm import tqdm
-
-    from lrnet.data.coco import write_coco
-    from lrnet.data.source import DetectionRecord, DetectionSource
 
     check_rules(SimpleNamespace(train=train, val=val, imgsz=imgsz, seed=seed, workers=workers), SYNTH_RULES)
     if not 1 <= classes <= len(CLASS_NAMES):

@@ -2,7 +2,7 @@
 
 Training on tiles is what makes small objects in huge aerial images learnable (the SAHI paper's
 sliced fine-tuning). Each image is optionally rescaled (`scale`), then cut into `tile` x `tile`
-windows overlapping by `overlap` (`lrnet.engine.inference.slicing.slice_windows`: edge tiles are
+windows overlapping by `overlap` (`lrnet.ops.slicing.slice_windows`: edge tiles are
 shifted inside the image, never padded; an image smaller than a tile is one tile). In each tile:
 - a box is clipped to the tile and kept when at least `min_visible` of its area lies inside;
   a box cut more than that is dropped, or written as an ignore region with `cut_as_ignore`;
@@ -33,9 +33,9 @@ from lrnet.data.coco import write_coco
 from lrnet.data.formats import load_dataset_source
 from lrnet.data.source import DetectionRecord, DetectionSource, SkipCounter
 from lrnet.data.yolo import write_yolo_dataset
-from lrnet.engine.inference.slicing import slice_windows
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import write_bytes_atomic, write_text_atomic
+from lrnet.ops.slicing import slice_windows
 from lrnet.schema import Range, Rule, check_rules
 
 TILE_RULES: dict[str, Rule] = {

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lrnet.data.images import read_image_size
 from lrnet.data.reading import ImageLabels, require_folders
-from lrnet.data.registry import DataFormat, register_format
+from lrnet.data.registry import DataFormat, YamlSplit, register_format
 from lrnet.data.source import DetectionSource, SkipCounter
 from lrnet.errors import DataError
-
-if TYPE_CHECKING:
-    from lrnet.data.data_yaml import YamlSplit
 
 VOC_NAMES = [
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",

@@ -28,7 +28,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
         f"lrnet.integrations.sahi needs the 'sahi' package ({e}); install it with `pip install sahi`"
     ) from e
 
-from lrnet.engine.inference.predictor import Predictor, load_inference_model
+from lrnet.runtime.predictor import Predictor, load_inference_model
 
 
 class LrnetDetectionModel(DetectionModel):

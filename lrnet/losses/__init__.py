@@ -19,7 +19,8 @@ from lrnet.losses.box import (
     resolve_box_loss,
     unregister_box_loss,
 )
-from lrnet.losses.box_components import (
+from lrnet.losses.detection import DetectionLoss, default_box_loss, distribution_focal_loss
+from lrnet.ops.box_geometry import (
     BoxGeometry,
     angle_cost,
     aspect_ratio_penalty,
@@ -31,7 +32,6 @@ from lrnet.losses.box_components import (
     iou,
     shape_cost,
 )
-from lrnet.losses.detection import DetectionLoss, default_box_loss, distribution_focal_loss
 
 __all__ = [
     "FOCAL_MODES",

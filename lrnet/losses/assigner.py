@@ -30,14 +30,14 @@ import torch
 from torch import Tensor, nn
 
 from lrnet.errors import ConfigError
-from lrnet.similarity import registered_similarities, similarity, similarity_measure
+from lrnet.ops.similarity import registered_similarities, similarity, similarity_measure
 
-OVERLAPS = registered_similarities()  # iou, ciou, nwd, dotd (lrnet.similarity)
+OVERLAPS = registered_similarities()  # iou, ciou, nwd, dotd (lrnet.ops.similarity)
 TINY = 1e-30  # floor of score and similarity before the log of the Gaussian measures' metric
 
 
 def box_overlap(pred: Tensor, target: Tensor, kind: str = "ciou", scale: float | None = None) -> Tensor:
-    """Overlap used in the alignment metric, clamped at 0: any registered similarity (`lrnet.similarity`).
+    """Overlap used in the alignment metric, clamped at 0: any registered similarity (`lrnet.ops.similarity`).
 
     CIoU (YOLOv8's choice) and IoU come from the one implementation (`box_iou_value`, the box losses'
     CIoU, and `lrnet.ops.box_iou_aligned`); NWD and DotD take `scale` in pixels (None: 12.8).
@@ -56,7 +56,7 @@ class TaskAlignedAssigner(nn.Module):
         alpha, beta: exponents of the classification score and of the overlap in the metric.
         eps: margin of the "centre strictly inside" test and guard of the normalisation.
         overlap: the similarity in the metric: ``"ciou"`` (YOLOv8's choice, clamped at 0), ``"iou"``,
-            ``"nwd"`` or ``"dotd"`` (`lrnet.similarity`).
+            ``"nwd"`` or ``"dotd"`` (`lrnet.ops.similarity`).
             With ``"nwd"``/``"dotd"`` the measure ranks the candidates (top-k, conflicts) while the soft
             targets keep CIoU as the quality they are scaled to (docs/SIMILARITY.md says why).
         scale: the length constant (pixels) of ``"nwd"``/``"dotd"`` (None: 12.8, AI-TOD's).

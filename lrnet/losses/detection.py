@@ -129,7 +129,7 @@ class DetectionLoss(nn.Module):
         box_options: keyword options of that kind (e.g. RSIoU parts, focal mode, alpha).
         gains: (box, cls, dfl) gains.
         topk, alpha, beta: task-aligned assigner settings.
-        assign_metric: the assigner's overlap (``ciou``, ``iou``, ``nwd``, ``dotd``: `lrnet.similarity`).
+        assign_metric: the assigner's overlap (``ciou``, ``iou``, ``nwd``, ``dotd``: `lrnet.ops.similarity`).
         assign_scale: the length constant (pixels) of ``nwd``/``dotd`` in the assigner (None: 12.8).
         assign_outside: sub-stride gts take their ``topk`` nearest anchors (`TaskAlignedAssigner`).
     """

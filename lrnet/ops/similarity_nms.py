@@ -6,7 +6,7 @@ strictly greater than `threshold`; kept indices returned in visiting order.
 
 Algorithm: NWD = exp(-W2 / C) with W2 at least the centre distance, so NWD > t needs a centre distance
 below R = C ln(1/t). Centres are hashed into cells of side R; only pairs of the same class in
-neighbouring cells are compared (with the one implementation, `lrnet.similarity`), and one greedy
+neighbouring cells are compared (with the one implementation, `lrnet.ops.similarity`), and one greedy
 pass over the pairs above t decides (`lrnet.ops.nms.greedy_over_pairs`). t <= 0 (every pair passes)
 falls back to comparing all pairs.
 """
@@ -20,6 +20,7 @@ import torch
 
 from lrnet.errors import ConfigError
 from lrnet.ops.nms import batched_nms, check_nms_inputs, greedy_over_pairs, nms
+from lrnet.ops.similarity import check_scale, similarity
 
 NMS_METRICS = ("iou", "nwd")
 
@@ -65,9 +66,8 @@ def similarity_nms(
 ) -> torch.Tensor:
     """Greedy NMS suppressing similarity > `threshold` on `metric` ("nwd"); per class when `classes` given.
 
-    `scale`: NWD's constant C in pixels (None: `lrnet.similarity.DEFAULT_SCALE`, 12.8).
+    `scale`: NWD's constant C in pixels (None: `lrnet.ops.similarity.DEFAULT_SCALE`, 12.8).
     """
-    from lrnet.similarity import check_scale, similarity  # lrnet.similarity imports lrnet.ops
 
     if metric != "nwd":
         raise ConfigError(

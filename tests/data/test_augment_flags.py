@@ -16,12 +16,13 @@ from lrnet.data import AugmentConfig, DetectionDataset
 from lrnet.data.augment import copy_paste_boxes, mixup, transform_boxes, warp_matrix
 from lrnet.data.image_cache import ImageCache
 from lrnet.data.subset import select_records
-from lrnet.engine.training.data_setup import augment_config
-from lrnet.engine.training.train_config import TrainConfig, add_config_arguments, config_from_args
 from lrnet.errors import ConfigError
+from lrnet.schema import add_option_flags
+from lrnet.training.data_setup import augment_config
+from lrnet.training.train_config import TrainConfig, config_from_args
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
-from tiny_data import write_tiny_yolo
+from tests.fixtures.tiny_data import write_tiny_yolo
 
 AUG_FLAGS = {  # a non-default value of every augmentation option
     "hsv_h": 0.1, "hsv_s": 0.2, "hsv_v": 0.3, "degrees": 7.0, "translate": 0.2, "scale": 0.3,
@@ -48,7 +49,7 @@ def _dataset(data: Path, **flags) -> DetectionDataset:
 def test_flag_and_cfg_key_reach_the_augment_config(tmp_path, name, value):
     parser = argparse.ArgumentParser()
     parser.add_argument("--cfg")
-    add_config_arguments(parser)
+    add_option_flags(parser, TrainConfig)
     from_flag = config_from_args(parser.parse_args([f"--{name.replace('_', '-')}", str(value)]))
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(f"{name}: {value}\n")

@@ -186,7 +186,7 @@ def test_cli_bad_value_is_one_line_exit_2(tmp_path):
 
 @needs_data
 def test_tiled_set_trains_with_lrnet_train(tmp_path):
-    from lrnet.engine.training.trainer import train
+    from lrnet.training.trainer import train
 
     voc = tmp_path / "voc"  # the two 400 x 400 images
     for sub in ("Annotations", "JPEGImages"):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -14,12 +11,10 @@ sahi = pytest.importorskip("sahi", reason="sahi not installed (optional extra: p
 from sahi.postprocess.combine import GreedyNMMPostprocess, NMMPostprocess, NMSPostprocess  # noqa: E402
 from sahi.prediction import ObjectPrediction  # noqa: E402
 
-from lrnet.engine.inference.merge import merge_predictions  # noqa: E402
-from lrnet.engine.inference.predictor import Predictor, load_inference_model  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from predict_fixtures import make_checkpoint  # noqa: E402
-from test_merge import random_dets  # noqa: E402
+from lrnet.ops.merge import merge_predictions  # noqa: E402
+from lrnet.runtime.predictor import Predictor, load_inference_model  # noqa: E402
+from tests.fixtures.detections import random_dets  # noqa: E402
+from tests.fixtures.predict_fixtures import make_checkpoint  # noqa: E402
 
 
 def _sahi_merge(dets: np.ndarray, kind: str, metric: str, agnostic: bool) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The assigner with a similarity metric (`lrnet.similarity`) and sub-stride candidates (`outside`)."""
+"""The assigner with a similarity metric (`lrnet.ops.similarity`) and sub-stride candidates (`outside`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from lrnet.losses import DetectionLoss
 from lrnet.losses.assigner import TaskAlignedAssigner
 from lrnet.nn import build_model
 from lrnet.nn.anchors import make_anchors
-from lrnet.similarity import similarity
+from lrnet.ops.similarity import similarity
 
 
 def grid_anchors(size: int, strides: list[int]) -> torch.Tensor:

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from lrnet.engine.inference.slicing import merge_detections
 from lrnet.errors import ConfigError
 from lrnet.ops import NMS_METRICS, batched_nms, nms_by_metric, postprocess, similarity_nms
+from lrnet.ops.slicing import merge_detections
 
 
 def ref_nwd(p, g, c) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.predict_fixtures import make_checkpoint, make_yolo_dataset
+from tests.fixtures.predict_fixtures import make_checkpoint, make_yolo_dataset
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,8 @@ def _model():
 
 def write_once(kind: str, path: Path, model=None, tag: int = 0) -> None:
     """One complete write of `path` (a checkpoint or an ONNX export of a tiny yolov8n)."""
-    from lrnet.engine.inference.exporter import export_model_onnx
-    from lrnet.engine.training.checkpoint import save_checkpoint
+    from lrnet.jobs.onnx_export import export_model_onnx
+    from lrnet.weights.checkpoint import save_checkpoint
 
     model = model if model is not None else _model()
     if kind == "checkpoint":
@@ -47,7 +47,7 @@ def check_file(kind: str, path: Path) -> str:
     """'' when `path` is a complete, loadable file of `kind`; else the reason it is not."""
     try:
         if kind == "checkpoint":
-            from lrnet.engine.training.checkpoint import load_model
+            from lrnet.weights.checkpoint import load_model
 
             load_model(path)
         else:
@@ -58,7 +58,7 @@ def check_file(kind: str, path: Path) -> str:
             meta = {p.key: p.value for p in proto.metadata_props}
             if json.loads(meta.get("names", "null")) != ["a", "b", "c"]:
                 return "no metadata"
-            from lrnet.engine.inference.onnx_backend import OnnxModel
+            from lrnet.runtime.onnx_backend import OnnxModel
 
             OnnxModel(path)
     except Exception as e:  # any failure to load is what this harness counts
@@ -96,7 +96,7 @@ def kill_loop(kind: str, folder: Path, kills: int, seed: int = 0, max_delay: flo
     write_once(kind, path, model)
     duration = time.perf_counter() - start  # kills are spread over one whole write
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "lrnet.nn", "lrnet.engine.training.checkpoint"])
+    ctx.set_forkserver_preload(["torch", "lrnet.nn", "lrnet.weights.checkpoint"])
     unusable: list[str] = []
     mid_write = 0
     for _ in range(kills):

@@ -60,7 +60,10 @@ CASES: dict[str, tuple[list[str], str]] = {
     "predict-iou": ([*PREDICT, "--iou", "-0.5"], "iou=-0.5 is out of range"),
     "predict-max-det": ([*PREDICT, "--max-det", "-1"], "max_det=-1 is out of range"),
     "predict-imgsz": ([*PREDICT, "--imgsz", "0"], "imgsz=0 is out of range"),
-    "predict-merge-iou": ([*PREDICT, "--merge-iou", "-1"], "merge_iou=-1.0 is out of range"),
+    "predict-merge-threshold": (
+        [*PREDICT, "--merge-threshold", "-1"],
+        "merge_threshold=-1.0 is out of range",
+    ),
     "predict-overlap": ([*PREDICT, "--slice", "64", "--overlap", "1"], "overlap=1.0 is out of range"),
     "predict-batch": ([*PREDICT, "--batch", "0"], "batch=0 is out of range"),
     "predict-device": ([*PREDICT, "--device", "cuda"], "CUDA is not available"),
@@ -102,6 +105,20 @@ CASES: dict[str, tuple[list[str], str]] = {
     "export-opset": ([*EXPORT, "--opset", "5"], "opset=5 is out of range"),
     "export-imgsz": ([*EXPORT, "--imgsz", "0"], "imgsz=0 is out of range"),
     "export-onto-weights": (["export", "--weights", "{w}", "--out", "{w}"], "would destroy the input"),
+    "export-check-images": ([*EXPORT, "--check-images", "0"], "check_images=0 is out of range"),
+    "export-format": ([*EXPORT, "--format", "tflite"], "format='tflite' is not allowed"),
+    # benchmark, demo, ablate: flags generated from their options dataclasses, checked before any work
+    "benchmark-runs": (["benchmark", "--weights", "{w}", "--data", "{data}", "--runs", "0"], "runs=0 is out"),
+    "benchmark-formats": (
+        ["benchmark", "--weights", "{w}", "--data", "{data}", "--formats", "x"],
+        "'x' is unknown",
+    ),
+    "demo-conf": (["demo", "--out", "{tmp}/demo", "--conf", "2"], "conf=2.0 is out of range"),
+    "ablate-epochs": (
+        ["ablate", "focal", "--project", "{tmp}/a", "--epochs", "0"],
+        "epochs=0 is out of range",
+    ),
+    "ablate-seeds": (["ablate", "focal", "--project", "{tmp}/a", "--seeds", "x"], "seeds='x'"),
     # data
     "synth-train": (["data", "synth", "--out", "{tmp}/s", "--train", "-2"], "train=-2 is out of range"),
     "synth-imgsz": (["data", "synth", "--out", "{tmp}/s", "--imgsz", "0"], "imgsz=0 is out of range"),
@@ -129,7 +146,7 @@ def test_one_line_error_and_exit_2(case, files, capsys):
 
 
 def test_export_onto_its_weights_keeps_them_loadable(files):
-    from lrnet.engine.training.checkpoint import load_model
+    from lrnet.weights.checkpoint import load_model
 
     before = Path(files["w"]).read_bytes()
     assert main(["export", "--weights", files["w"], "--out", files["w"]]) == 2

@@ -147,7 +147,7 @@ def test_yaml_alias_bomb_refused_fast(tmp_path, where, capsys):
 def test_predict_counts_and_names_every_skipped_input(tiny_weights, tmp_path, bombs, capsys):
     src = tmp_path / "src"
     src.mkdir()
-    from tests.engine.predict_fixtures import make_yolo_dataset
+    from tests.fixtures.predict_fixtures import make_yolo_dataset
 
     good = make_yolo_dataset(tmp_path / "ds", n=1).parent / "images" / "val" / "im0.png"
     (src / "good.png").write_bytes(good.read_bytes())

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from lrnet.cli import main
-from lrnet.engine.training.checkpoint import load_checkpoint, save_checkpoint
-from lrnet.engine.training.trainer import train
+from lrnet.training.trainer import train
+from lrnet.weights.checkpoint import load_checkpoint, save_checkpoint
 from tests.robustness import hostile
 
 pytestmark = pytest.mark.timeout(300)
@@ -22,7 +22,7 @@ TINY = dict(model="yolov8n", imgsz=64, batch=2, workers=0, device="cpu", plots=F
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     """A one-epoch run (epochs=2 in its args, so it can be resumed); returns its weights/last.pt."""
-    from tests.engine.predict_fixtures import make_yolo_dataset
+    from tests.fixtures.predict_fixtures import make_yolo_dataset
 
     root = tmp_path_factory.mktemp("run")
     data = make_yolo_dataset(root / "ds", nc=3, n=2, size=64)
@@ -73,7 +73,7 @@ def test_resume_outside_its_run_folder_writes_a_new_folder(finished_run, tmp_pat
 
 
 def test_resume_in_place_takes_over_a_stale_lock_and_cleans_temporaries(finished_run, tmp_path, capsys):
-    from lrnet.engine.run_lock import RunLock
+    from lrnet.runtime.run_lock import RunLock
 
     last = _copy_run(finished_run, tmp_path / "run")
     with RunLock(tmp_path / "run"):  # a live writer: the second one is refused
@@ -122,7 +122,7 @@ def test_resuming_an_unbuildable_config_is_an_error(finished_run, tmp_path, caps
 
 
 def test_ctrl_c_names_the_checkpoint_to_resume(finished_run, tmp_path, capsys, monkeypatch):
-    from lrnet.engine.training import trainer as trainer_module
+    from lrnet.training import trainer as trainer_module
 
     last = _copy_run(finished_run, tmp_path / "run")
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lrnet.engine.inference.sources import output_stems
-from lrnet.engine.run_lock import RunLock
 from lrnet.errors import RunError
 from lrnet.fileio import refuse_overwriting_inputs, remove_stale_temporaries, same_file
+from lrnet.runtime.run_lock import RunLock
+from lrnet.runtime.sources import output_stems
 
 
 def test_output_stems_hand_worked():

@@ -13,7 +13,7 @@ from torch import Tensor
 from lrnet.errors import ConfigError
 from lrnet.losses.box.focal import apply_focal, check_focal
 from lrnet.losses.box.registry import BoxLossOptions, register_box_loss
-from lrnet.losses.box_components import EPS, BoxGeometry, centre_distance_ratio, iou, squared
+from lrnet.ops.box_geometry import EPS, BoxGeometry, centre_distance_ratio, iou, squared
 
 EIOU_FOCAL_MODES = ("none", "static", "distance")
 

@@ -12,7 +12,7 @@ import math
 from torch import Tensor
 
 from lrnet.errors import ConfigError
-from lrnet.losses.box_components import focal_weight
+from lrnet.ops.box_geometry import focal_weight
 
 FOCAL_MODES = ("none", "static", "angle", "distance")
 STATIC_FOCAL_GAMMA = 0.5  # Focal-EIoU's gamma

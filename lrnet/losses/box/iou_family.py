@@ -6,11 +6,10 @@ returns V for each of them.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from lrnet.losses.box.registry import BoxLossOptions, register_box_loss
-from lrnet.losses.box_components import EPS, BoxGeometry, aspect_ratio_penalty, centre_distance_ratio, iou
+from lrnet.ops.box_geometry import EPS, BoxGeometry, centre_distance_ratio, ciou_loss_value, iou
 
 
 @register_box_loss("iou", value_kind=True)
@@ -37,9 +36,4 @@ def diou_loss(geom: BoxGeometry, options: BoxLossOptions) -> Tensor:
 @register_box_loss("ciou", value_kind=True)
 def ciou_loss(geom: BoxGeometry, options: BoxLossOptions) -> Tensor:
     """DIoU + a * v, v the aspect-ratio penalty and a = v / (v - IoU + 1 + eps) without gradient."""
-    iou_value = iou(geom)
-    rho_z = centre_distance_ratio(geom)
-    v = aspect_ratio_penalty(geom)
-    with torch.no_grad():
-        a = v / (v - iou_value + (1.0 + EPS))
-    return 1.0 - iou_value + rho_z + a * v
+    return ciou_loss_value(geom)

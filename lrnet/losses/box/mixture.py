@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from lrnet.errors import ConfigError
+from lrnet.losses.box.config import BoxLossConfig, parse_box_loss_spec
 from lrnet.losses.box.registry import BoxLossKind, BoxLossOptions, lookup_box_loss, register_box_loss
-from lrnet.losses.box_components import BoxGeometry
+from lrnet.ops.box_geometry import BoxGeometry
 
 MIXTURE_KIND = "mix"
 
@@ -23,7 +24,6 @@ MIXTURE_KIND = "mix"
 @functools.lru_cache(maxsize=64)
 def _part(spec: str) -> tuple[BoxLossKind, BoxLossOptions]:
     """The kind and validated options of one part's spec (cached: specs are immutable strings)."""
-    from lrnet.losses.box.config import parse_box_loss_spec
 
     kind, options = parse_box_loss_spec(spec)
     entry, _ = lookup_box_loss(kind)
@@ -35,7 +35,6 @@ def _part(spec: str) -> tuple[BoxLossKind, BoxLossOptions]:
 
 
 def _spec_of(entry: BoxLossKind, params: BoxLossOptions) -> str:
-    from lrnet.losses.box.config import BoxLossConfig
 
     return BoxLossConfig.from_options(entry.name, params).to_spec()
 

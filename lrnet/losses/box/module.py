@@ -12,15 +12,7 @@ from torch import Tensor, nn
 from lrnet.errors import ConfigError
 from lrnet.losses.box.config import resolve_box_loss
 from lrnet.losses.box.registry import BoxLossState, box_loss_kind, registered_box_losses
-from lrnet.losses.box_components import box_geometry
-
-
-def _compute_dtype(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor, torch.dtype]:
-    out = torch.promote_types(pred.dtype, target.dtype)
-    if not out.is_floating_point:
-        out = torch.float32
-    work = torch.float32 if out in (torch.float16, torch.bfloat16) else out
-    return pred.to(work), target.to(work), out
+from lrnet.ops.box_geometry import box_geometry, work_dtype
 
 
 def box_loss(pred: Tensor, target: Tensor, kind: str = "rsiou", **options: object) -> Tensor:
@@ -37,7 +29,7 @@ def box_loss(pred: Tensor, target: Tensor, kind: str = "rsiou", **options: objec
             f"box loss {config.kind!r} keeps state between calls ({', '.join(entry.state)}): "
             f"use the module BoxLoss({config.kind!r})"
         )
-    pred, target, out_dtype = _compute_dtype(pred, target)
+    pred, target, out_dtype = work_dtype(pred, target)
     return entry.compute(box_geometry(pred, target), config.params).to(out_dtype)
 
 
@@ -53,7 +45,7 @@ def box_iou_value(pred: Tensor, target: Tensor, kind: str = "iou") -> Tensor:
             f"box_iou_value: kind {kind!r} has no similarity value; expected one of {', '.join(kinds)}"
         )
     entry = box_loss_kind(key)
-    pred, target, out_dtype = _compute_dtype(pred, target)
+    pred, target, out_dtype = work_dtype(pred, target)
     return (1.0 - entry.compute(box_geometry(pred, target), entry.options())).to(out_dtype)
 
 
@@ -73,7 +65,7 @@ class BoxLoss(nn.Module):
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         """Per-box loss of shape `pred.shape[:-1]` (broadcast with `target`)."""
-        pred, target, out_dtype = _compute_dtype(pred, target)
+        pred, target, out_dtype = work_dtype(pred, target)
         state = None
         if self.entry.state:
             state = BoxLossState({name: getattr(self, name) for name in self.entry.state}, self.training)

@@ -2,7 +2,7 @@
 
 NWD has a length constant C (pixels), so unlike the IoU family it is not scale-invariant: the
 detection loss computes it on boxes in input pixels. `c=0` leaves C to the data: the trainer fills in
-the training labels' mean absolute size; used alone, 0 means `lrnet.similarity.DEFAULT_SCALE` (12.8).
+the training labels' mean absolute size; used alone, 0 means `lrnet.ops.similarity.DEFAULT_SCALE` (12.8).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from torch import Tensor
 
 from lrnet.errors import ConfigError
 from lrnet.losses.box.registry import BoxLossOptions, register_box_loss
-from lrnet.losses.box_components import BoxGeometry
-from lrnet.similarity.nwd import nwd_from_terms
-from lrnet.similarity.registry import DEFAULT_SCALE
+from lrnet.ops.box_geometry import BoxGeometry
+from lrnet.ops.similarity.nwd import nwd_from_terms
+from lrnet.ops.similarity.registry import DEFAULT_SCALE
 
 
 @dataclass(frozen=True)

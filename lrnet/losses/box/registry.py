@@ -1,6 +1,6 @@
 """The box-loss registry: every kind declares itself where it is defined, with its options.
 
-A kind is a function of the shared pair geometry (`lrnet.losses.box_components.BoxGeometry`) and of
+A kind is a function of the shared pair geometry (`lrnet.ops.box_geometry.BoxGeometry`) and of
 an instance of its own options dataclass, registered with `@register_box_loss("name", ...)`; a
 named variant (`siou*`, `rsiou*`) is a kind with preset options, registered with
 `register_box_loss_variant`. Every list of box losses in lrnet (the `--box-loss` specs,
@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, TypeVar
 from torch import Tensor
 
 from lrnet.errors import ConfigError
-from lrnet.losses.box_components import BoxGeometry
+from lrnet.ops.box_geometry import BoxGeometry
 from lrnet.parsing import parse_bool
 
 OPTION_TYPES = (bool, int, float, str)  # what an option field may be: spec strings convert to these

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from lrnet.losses.box.focal import apply_focal, check_focal
 from lrnet.losses.box.registry import BoxLossOptions, register_box_loss, register_box_loss_variant
-from lrnet.losses.box_components import BoxGeometry, angle_cost, distance_cost, iou, shape_cost
+from lrnet.ops.box_geometry import BoxGeometry, angle_cost, distance_cost, iou, shape_cost
 
 
 @dataclass(frozen=True)

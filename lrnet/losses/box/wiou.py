@@ -15,7 +15,7 @@ from torch import Tensor
 
 from lrnet.errors import ConfigError
 from lrnet.losses.box.registry import BoxLossOptions, BoxLossState, register_box_loss
-from lrnet.losses.box_components import EPS, BoxGeometry, iou
+from lrnet.ops.box_geometry import EPS, BoxGeometry, iou
 
 WIOU_ALPHA = 1.9
 WIOU_DELTA = 3.0

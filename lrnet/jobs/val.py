@@ -1,0 +1,187 @@
+"""The work behind `lrnet val`: weights + data split -> metrics, model size, speed and result files.
+
+`run_validation(ValJob(...))` loads a checkpoint or an exported `.onnx`, scores it on the split with
+`validator.evaluate` under the AI-TOD or COCO protocol, and writes into the run folder
+`predictions.json` (COCO results), `pr_curve.png` and `metrics.json` (the summary it returns).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lrnet.data import build_dataloader
+from lrnet.data.dataset import DetectionDataset
+from lrnet.data.formats import load_dataset_source
+from lrnet.errors import DataError
+from lrnet.eval.coco_metrics import METRIC_NAMES, PROTOCOLS, default_max_det
+from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
+from lrnet.fileio import write_text_atomic
+from lrnet.nn import build_model
+from lrnet.nn.summary import model_info
+from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_inference_model
+from lrnet.runtime.run_dir import RunFolderOptions
+from lrnet.runtime.sliced_eval import evaluate_sliced
+from lrnet.runtime.validator import evaluate
+from lrnet.schema import Choice, Range, option, option_like
+
+# Files `run_validation` writes into its run folder.
+OUTPUT_FILES = ("pr_curve.png", "predictions.json", "metrics.json")
+
+
+@dataclass
+class ValJob(RunFolderOptions, InferenceOptions):
+    """Everything `lrnet val` was asked to do (its flags are these fields). `imgsz` None: the training
+    (or export) size; `max_det` 0: `lrnet.eval.default_max_det(protocol)`; `slicing.slice` > 0: every
+    full image is predicted tile by tile and merged (`lrnet.runtime.sliced_eval`)."""
+
+    weights: str = option(help="lrnet checkpoint (.pt) or exported model (.onnx, .xml, .torchscript)")
+    data: str = option(help="data YAML / COCO JSON / data set folder")
+    split: str = option("val", help="split to evaluate")
+    protocol: str = option("aitod", help="metrics protocol", rule=Choice(PROTOCOLS))
+    conf: float = option_like(InferenceOptions, "conf", 0.001)
+    max_det: int = option_like(InferenceOptions, "max_det", 0)
+    batch: int = option_like(InferenceOptions, "batch", 16)
+    half: bool = option(False, help="float16 inference (CUDA only)")
+    workers: int = option(0, help="data-loader worker processes", rule=Range(0, 256))
+    per_class: bool = option(False, help="print the AP of every class")
+    json: bool = option(False, help="print one JSON object instead of tables (and no progress bars)")
+    project: str = option_like(RunFolderOptions, "project", "runs/val")
+
+    @property
+    def verbose(self) -> bool:
+        """Progress bars and data-set summaries, unless the output is one JSON object."""
+        return not self.json
+
+    @property
+    def val_max_det(self) -> int:
+        """Detections kept per image (per tile when sliced): `max_det`, else the protocol's default."""
+        return self.kept_per_image(self.protocol)
+
+
+def check_class_count(
+    weights: str, model_names: list[str] | None, model_nc: int, data: str, data_names: list[str]
+) -> None:
+    """Raise `DataError` when the weights' class count differs from the data's."""
+    if model_nc != len(data_names):
+        raise DataError(
+            f"{weights}: the model has {model_nc} classes ({(model_names or [])[:5]}...) but {data} has "
+            f"{len(data_names)} ({data_names[:5]}...): validate on the data the model was trained for"
+        )
+
+
+def _run_sliced(job: ValJob, model: Any, names: list[str] | None, imgsz: int) -> tuple[dict, dict, int]:
+    """Sliced evaluation of the split: (result of `evaluate_sliced`, gt, images)."""
+    source = load_dataset_source(job.data, job.split, verbose=job.verbose)
+    check_class_count(job.weights, names, int(model.nc), job.data, list(source.names))
+    predictor = job.predictor(model, imgsz, job.protocol)
+    cfg = job.slicing
+    result = evaluate_sliced(predictor, source, cfg, protocol=job.protocol, progress=job.verbose)
+    result["speed"] = predictor.speed()
+    result["slicing"] = {
+        **dataclasses.asdict(cfg),
+        "merge_metric": cfg.resolved_metric(job.nms_metric),
+        "merged_max_det": cfg.merged_max_det or default_max_det(job.protocol),
+        "max_det_per_tile": job.val_max_det,
+        "tiles": result["tiles"],
+        "seconds_per_image": result["seconds_per_image"],
+    }
+    return result, result["gt"], result["images"]
+
+
+def run_validation(job: ValJob) -> dict[str, Any]:
+    """Run the job; returns the summary also written to `metrics.json` (see `format_report`).
+
+    With `slice_size` > 0 every full image is predicted tile by tile and merged (`sliced_eval`).
+    """
+    max_det = job.val_max_det  # checks the protocol before any loading
+    model, names, default_imgsz = load_inference_model(job.weights, device=job.device)
+    imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
+    if job.slicing.slice:
+        result, gt, n_images = _run_sliced(job, model, names, imgsz)
+        return _finish(job, model, imgsz, result, gt, n_images)
+    dataset = DetectionDataset(job.data, split=job.split, imgsz=imgsz, augment=False, verbose=job.verbose)
+    check_class_count(job.weights, names, int(model.nc), job.data, list(dataset.names))
+    loader = build_dataloader(dataset, batch_size=job.batch, shuffle=False, workers=job.workers)
+    result = evaluate(
+        model, loader, protocol=job.protocol, conf=job.conf, iou=job.iou, max_det=max_det,
+        device=job.device, half=job.half, progress=job.verbose, nms_metric=job.nms_metric,
+        nms_scale=job.nms_scale or None,
+    )  # fmt: skip
+    return _finish(job, model, imgsz, result, dataset.coco_gt(), len(dataset))
+
+
+def _finish(job: ValJob, model: Any, imgsz: int, result: dict, gt: dict, n_images: int) -> dict[str, Any]:
+    """Write predictions, the PR curve and metrics.json; return the summary."""
+    info: dict[str, Any] = {}
+    if hasattr(model, "cfg"):  # a PyTorch model (an ONNX file has no config to count from)
+        unfused = build_model(model.cfg)  # model_info wants an unfused model for both totals
+        info = model_info(unfused, imgsz)
+
+    out_dir = job.run_dir()
+    write_text_atomic(out_dir / "predictions.json", json.dumps(result["predictions"]))
+    curves = pr_curves(gt, result["predictions"], protocol=job.protocol)
+    plot_pr_curve(curves, out_dir / "pr_curve.png", title=f"{Path(job.weights).name} on {job.data}")
+    summary = {
+        "weights": str(job.weights),
+        "data": str(job.data),
+        "protocol": job.protocol,
+        "imgsz": imgsz,
+        "options": dataclasses.asdict(job),
+        "images": n_images,
+        "metrics": result["metrics"],
+        "per_class": result["per_class"],
+        "speed_ms": result["speed"],
+        "params": info.get("params"),
+        "params_fused": info.get("params_fused"),
+        "gflops": info.get("gflops"),
+        "gflops_fused": info.get("gflops_fused"),
+        "save_dir": str(out_dir),
+    }
+    if "slicing" in result:
+        summary["slicing"] = result["slicing"]
+    write_text_atomic(out_dir / "metrics.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def format_report(summary: dict[str, Any], per_class: bool = False) -> str:
+    """Metric table (in %, in `lrnet.eval.METRIC_NAMES` order), model size and speed lines."""
+    m = summary["metrics"]
+    keys = [k for k in METRIC_NAMES if k in m]
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.1f}" if v >= 0 else "-"
+
+    lines = [
+        f"{summary['weights']} on {summary['data']} ({summary['images']} images, "
+        f"{summary['protocol']} protocol, imgsz {summary['imgsz']})",
+        "  ".join(f"{k:>6}" for k in keys),
+        "  ".join(f"{pct(m[k]):>6}" for k in keys),
+    ]
+    if per_class:
+        width = max([len(n) for n in summary["per_class"]] + [5])
+        lines.append(f"{'class':<{width}}  AP")
+        lines += [f"{n:<{width}}  {pct(v)}" for n, v in summary["per_class"].items()]
+    if summary.get("params") is not None:
+        lines.append(
+            f"parameters {summary['params']:,} (fused {summary['params_fused']:,}), "
+            f"GFLOPs {summary['gflops']:.2f} (fused {summary['gflops_fused']:.2f}) at {summary['imgsz']}"
+        )
+    s = summary["speed_ms"]
+    lines.append(
+        f"speed per image: {s['preprocess']:.1f} ms pre-process, {s['inference']:.1f} ms inference, "
+        f"{s['postprocess']:.1f} ms NMS"
+    )
+    if summary.get("slicing"):
+        sl = summary["slicing"]
+        lines.append(
+            f"sliced: {sl['tiles']} tiles of {sl['slice']} px (overlap {sl['overlap']}"
+            f"{', + whole image' if sl['full_image'] else ''}), {sl['merge']}/{sl['merge_metric']} "
+            f"{sl['merge_threshold']}; {sl['seconds_per_image']:.2f} s per image; max_det "
+            f"{sl['max_det_per_tile']} per tile, {sl['merged_max_det']} per image"
+        )
+    lines.append(f"results saved to {summary['save_dir']} ({', '.join(OUTPUT_FILES)})")
+    return "\n".join(lines)

@@ -1,0 +1,219 @@
+"""`Predictor`: letterbox, run a detector (PyTorch or ONNX), post-process, map boxes back to image pixels.
+
+The model is anything with the eval-mode `DetectionModel` call: `(B, 3, H, W)` float RGB in [0, 1]
+-> `(B, A, 4 + nc)` (xyxy input pixels, class probabilities). Detections come back per image as
+`(n, 6)` rows `x1 y1 x2 y2 score cls` in the pixels of the image given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lrnet.data.augment import letterbox
+from lrnet.errors import ConfigError, ExportError
+from lrnet.eval.coco_metrics import default_max_det
+from lrnet.ops import postprocess, scale_boxes
+from lrnet.ops.similarity_nms import NMS_METRICS
+from lrnet.ops.slicing import SliceConfig, merge_tiles
+from lrnet.runtime.backends import backend_for
+from lrnet.runtime.device import select_device
+from lrnet.runtime.imgsz import check_imgsz
+from lrnet.runtime.onnx_backend import OnnxModel, execution_providers
+from lrnet.schema import Choice, Range, check_options, option
+from lrnet.weights.checkpoint import load_checkpoint, load_model
+
+
+def load_inference_model(
+    weights: str | Path, device: str | torch.device = "cpu"
+) -> tuple[Any, list[str] | None, int]:
+    """(model, class names, default imgsz) from an lrnet checkpoint (fused) or an exported model
+    (`.onnx`, OpenVINO `.xml`, `.torchscript`: `lrnet.runtime.backends`).
+
+    On a CPU the checkpoint's weights are stored channels-last: oneDNN's convolutions then keep every
+    activation in that layout instead of converting each one to and from NCHW: measured 0.81x the
+    time of yolov8n's and 0.88x of lrnet-n's forward at 640 px (docs/DEPLOY.md, "PyTorch eager").
+
+    Raises `CheckpointError` / `ExportError` naming the file when it is not ours, and `DeviceError`
+    when `device` is not available (`lrnet.runtime.device.select_device`).
+    """
+    weights = Path(weights)
+    device = select_device(device)
+    backend = backend_for(weights)
+    if backend is OnnxModel:
+        model = OnnxModel(weights, providers=execution_providers(device))
+        return model, model.names, model.imgsz
+    if backend is not None:
+        model = backend(weights)
+        return model, model.names, model.imgsz
+    ckpt = load_checkpoint(weights)
+    imgsz = int((ckpt.get("train_args") or {}).get("imgsz", 640))
+    model = load_model(weights, device=device).fuse().eval()
+    if device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    names = list(ckpt.get("names") or []) or model.names
+    return model, names, imgsz
+
+
+def inference_imgsz(model: Any, weights: str | Path, imgsz: int | None, default: int) -> int:
+    """The input size to run `model` at: `imgsz`, else `default` (its training or export size).
+
+    Checked against the model's largest stride (`check_imgsz`) and, for an ONNX file exported without
+    dynamic axes, against its fixed size (`ExportError` naming the file).
+    """
+    size = int(imgsz or default)
+    if getattr(model, "dynamic", True) is False and size != model.imgsz:
+        raise ExportError(
+            f"{weights}: exported for imgsz={model.imgsz} without dynamic axes, got imgsz={size}; use "
+            f"imgsz={model.imgsz} or export again with dynamic=True"
+        )
+    return check_imgsz(size, int(model.stride.max()))
+
+
+class Predictor:
+    """Detections of BGR images (`predict_image`, `predict_batch`) or of large images tile by tile.
+
+    Args:
+        model: eval-mode callable `(B, 3, H, W) -> (B, A, 4 + nc)`.
+        imgsz: square network input size, a multiple of `stride`.
+        conf, iou, max_det: post-processing (`lrnet.ops.postprocess`).
+        nms_metric, nms_scale: NMS on "iou" (default) or "nwd" with constant `nms_scale` px (None: 12.8);
+            sliced merging follows it unless its `SliceConfig.merge_metric` is set.
+        batch: images (or tiles) per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: Callable[[torch.Tensor], torch.Tensor],
+        imgsz: int = 640,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        device: str | torch.device = "cpu",
+        batch: int = 8,
+        stride: int = 32,
+        nms_metric: str = "iou",
+        nms_scale: float | None = None,
+    ) -> None:
+        self.model = model
+        self.imgsz = check_imgsz(imgsz, stride)
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.nms_metric, self.nms_scale = nms_metric, nms_scale
+        self.device = select_device(device)
+        self.batch = max(1, int(batch))
+        self.times = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
+        self.n_images = 0
+
+    def speed(self) -> dict[str, float]:
+        """Mean milliseconds per forward-pass image (tiles count as images) of each stage so far."""
+        n = max(self.n_images, 1)
+        return {k: 1000.0 * v / n for k, v in self.times.items()}
+
+    def preprocess(self, imgs: Sequence[np.ndarray]) -> tuple[torch.Tensor, list]:
+        """Letterbox BGR uint8 images to imgsz -> (B, 3, imgsz, imgsz) RGB float in [0, 1], ratio_pads."""
+        arrays, ratio_pads = [], []
+        for img in imgs:
+            lb, ratio, pad = letterbox(img, self.imgsz)
+            arrays.append(lb[:, :, ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
+            ratio_pads.append((ratio, pad))
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(arrays))).to(self.device).float() / 255.0
+        return x, ratio_pads
+
+    @torch.inference_mode()
+    def predict_batch(self, imgs: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Detections (n, 6) in each image's own pixels, for any number of images (run in chunks)."""
+        results: list[torch.Tensor] = []
+        for i in range(0, len(imgs), self.batch):
+            chunk = imgs[i : i + self.batch]
+            t0 = time.perf_counter()
+            x, ratio_pads = self.preprocess(chunk)
+            t1 = time.perf_counter()
+            preds = self.model(x)
+            if isinstance(preds, (tuple, list)):
+                preds = preds[0]
+            t2 = time.perf_counter()
+            dets = postprocess(
+                preds.float(), conf=self.conf, iou=self.iou, max_det=self.max_det,
+                nms_metric=self.nms_metric, nms_scale=self.nms_scale,
+            )  # fmt: skip
+            for det, rp, img in zip(dets, ratio_pads, chunk):
+                det = det.cpu().clone()
+                det[:, :4] = scale_boxes(det[:, :4], rp, img.shape[:2])
+                results.append(det)
+            t3 = time.perf_counter()
+            for k, dt in zip(self.times, (t1 - t0, t2 - t1, t3 - t2)):
+                self.times[k] += dt
+            self.n_images += len(chunk)
+        return results
+
+    def predict_image(self, img: np.ndarray) -> torch.Tensor:
+        """Detections (n, 6) of one BGR image, in its pixels."""
+        return self.predict_batch([img])[0]
+
+    def predict_sliced(self, img: np.ndarray, cfg: SliceConfig, protocol: str = "aitod") -> torch.Tensor:
+        """Tile `img` into overlapping `cfg.slice` windows, predict every tile (at most `max_det` each,
+        plus the whole image, resized, when `cfg.full_image`), shift boxes to image pixels and merge
+        (`merge_tiles`: `cfg.merge` on `cfg.resolved_metric(self.nms_metric)` at `cfg.merge_threshold`).
+        The merged image keeps at most `cfg.merged_max_det` rows (0: `default_max_det(protocol)`)."""
+        if not cfg.slice:
+            raise ConfigError("predict_sliced needs a tile side: SliceConfig(slice=N), N >= 32")
+        h, w = img.shape[:2]
+        windows = cfg.windows(h, w)
+        tiles = [img[y0:y1, x0:x1] for x0, y0, x1, y1 in windows]
+        per_tile = self.predict_batch(tiles)
+        full = self.predict_image(img) if cfg.full_image and len(windows) > 1 else None
+        t0 = time.perf_counter()
+        merged = merge_tiles(
+            per_tile, windows, (h, w), full, cfg.edge_margin, iou=cfg.merge_threshold,
+            match=cfg.resolved_metric(self.nms_metric), postprocess=cfg.merge,
+            class_agnostic=cfg.merge_agnostic, max_det=cfg.merged_max_det or default_max_det(protocol),
+        )  # fmt: skip
+        self.times["postprocess"] += time.perf_counter() - t0
+        return merged
+
+
+@dataclass(kw_only=True)
+class InferenceOptions:
+    """inference (how the detector runs and what it keeps)
+
+    Shared by `lrnet val` and `lrnet predict` (each with its own defaults, `option_like`); `slicing`
+    is the one `SliceConfig` of the job.
+    """
+
+    imgsz: int | None = option(
+        None, help="input size (default: the training or export size)", rule=Range(32, 32_768, multiple_of=32)
+    )
+    conf: float = option(0.25, help="confidence threshold", rule=Range(0, 1))
+    iou: float = option(0.7, help="NMS threshold (IoU, or NWD with nms_metric nwd)", rule=Range(0, 1))
+    max_det: int = option(
+        300, help="detections kept per image, per tile when sliced (0: the protocol's, 1500 for aitod)",
+        rule=Range(0, 100_000),
+    )  # fmt: skip
+    batch: int = option(8, help="images (or tiles) per forward pass", rule=Range(1, 65_536))
+    device: str = option("cpu", help="cpu, cuda, cuda:N or auto")
+    nms_metric: str = option("iou", help="NMS on iou or nwd (docs/SIMILARITY.md)", rule=Choice(NMS_METRICS))
+    nms_scale: float = option(
+        0.0, help="NWD constant C in pixels for nms_metric nwd (0: 12.8)", rule=Range(0, 100_000)
+    )
+    slicing: SliceConfig = option(default_factory=SliceConfig, help="sliced inference")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def kept_per_image(self, protocol: str = "aitod") -> int:
+        """Detections kept per image (per tile when sliced): `max_det`, else the protocol's default."""
+        return self.max_det or default_max_det(protocol)
+
+    def predictor(self, model: Any, imgsz: int, protocol: str = "aitod") -> Predictor:
+        """A `Predictor` of `model` with these options at input size `imgsz`."""
+        return Predictor(
+            model, imgsz=imgsz, conf=self.conf, iou=self.iou, max_det=self.kept_per_image(protocol),
+            device=self.device, batch=self.batch, stride=int(model.stride.max()),
+            nms_metric=self.nms_metric, nms_scale=self.nms_scale or None,
+        )  # fmt: skip

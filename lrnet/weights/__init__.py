@@ -1,0 +1,6 @@
+"""Weights (layer 4): checkpoints and the weights that come from elsewhere.
+
+Modules: `checkpoint` (atomic save, safe load with `weights_only=True`), `ultralytics_import` (reads an
+ultralytics `.pt` with a restricted unpickler), `transfer` (copies matching tensors into a model) and
+`convert` (`lrnet convert-weights`). Import names from their modules.
+"""
