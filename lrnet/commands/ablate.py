@@ -9,16 +9,14 @@ from lrnet.schema import add_option_flags, option_fields, options_from_args
 from lrnet.training.train_config import parse_overrides
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `ablate` sub-command: TABLE, one flag per `AblateOptions` field, and `--set KEY=VALUE`."""
-
-    p = sub.add_parser(
-        "ablate",
-        help="reproduce one of the paper's ablation tables (Tables 3-8) or the similarity table",
-        description="Train every variant of an ablation table under identical settings (resumable: "
-        "finished variants are not re-run) and print the Markdown table. Tables: "
-        + "; ".join(f"{k} ({v.paper})" for k, v in ABLATIONS.items()),
+def configure(p: argparse.ArgumentParser) -> None:
+    """The `ablate` flags: TABLE, one flag per `AblateOptions` field, and `--set KEY=VALUE`."""
+    p.description = (
+        "Train every variant of an ablation table under identical settings (resumable: finished variants "
+        "are not re-run) and print the Markdown table. Tables: "
+        + "; ".join(f"{k} ({v.paper})" for k, v in ABLATIONS.items())
     )
+
     table = {f.name: f for f in option_fields(AblateOptions)}["table"]  # the one non-flag option
     choices = sorted(table.metadata["rule"].allowed())
     p.add_argument(

@@ -11,9 +11,8 @@ from lrnet.jobs.benchmark import BenchmarkJob, format_markdown, run_benchmark
 from lrnet.schema import add_option_flags, options_from_args
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """Add the `benchmark` sub-command; every `BenchmarkJob` field is a flag."""
-    parser = subparsers.add_parser("benchmark", help="compare deployment formats", description=__doc__)
     add_option_flags(parser, BenchmarkJob)  # one flag per BenchmarkJob field
     parser.set_defaults(func=run)
 

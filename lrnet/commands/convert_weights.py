@@ -1,4 +1,9 @@
-"""`lrnet convert-weights IN OUT`: an ultralytics YOLOv8 .pt (or a state dict) -> a safe lrnet checkpoint."""
+"""`lrnet convert-weights IN OUT`: an ultralytics YOLOv8 .pt (or a state dict) -> a safe lrnet checkpoint.
+
+The YOLOv8 detection checkpoint is read with a restricted unpickler (tensors and plain containers only;
+no ultralytics needed, nothing from the file executed) and written as an lrnet checkpoint of the same
+network.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,8 @@ import argparse
 from lrnet.weights.convert import convert_weights
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `convert-weights` parser."""
-    parser = subparsers.add_parser(
-        "convert-weights",
-        help="convert a YOLOv8 .pt into an lrnet checkpoint (read without running any code from it)",
-        description="Read an ultralytics YOLOv8 detection checkpoint with a restricted unpickler (tensors "
-        "and plain containers only; no ultralytics needed, nothing from the file executed) and write "
-        "an lrnet checkpoint of the same network.",
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The `convert-weights` arguments: SOURCE and OUTPUT."""
     parser.add_argument("source", help="input .pt (ultralytics YOLOv8, lrnet checkpoint or state dict)")
     parser.add_argument("output", help="output lrnet checkpoint path")
     parser.set_defaults(func=run)

@@ -33,8 +33,8 @@ class _RegisteredFormats:
         return iter(self._names())
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="synthetic data set, format conversion, statistics")
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The `data` actions: synth, convert, stats, tile, formats."""
     sub = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
     p = sub.add_parser("synth", help="write the synthetic tiny-object data set (YOLO format + val COCO JSON)")

@@ -8,14 +8,9 @@ from lrnet.experiments.demo import DemoConfig, run_demo
 from lrnet.schema import add_option_flags, options_from_args
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def configure(p: argparse.ArgumentParser) -> None:
     """Add the `demo` sub-command; every `DemoConfig` field is a flag."""
 
-    p = sub.add_parser(
-        "demo",
-        help="synthetic data -> train lrnet-n -> AI-TOD metrics -> sliced prediction -> report",
-        description=__doc__,
-    )
     add_option_flags(p, DemoConfig)
     p.set_defaults(func=run)
 

@@ -7,13 +7,8 @@ import argparse
 from lrnet.eval import coco_metrics, format_metrics_table
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """Add the `eval-json` sub-command."""
-    parser = subparsers.add_parser(
-        "eval-json",
-        help="AP/AR of a COCO detections JSON against COCO ground truth (AI-TOD or COCO protocol)",
-        description=__doc__,
-    )
     parser.add_argument("gt", help="COCO ground-truth JSON (images, annotations, categories)")
     parser.add_argument("dt", help="COCO results JSON: [{image_id, category_id, bbox [x,y,w,h], score}]")
     parser.add_argument("--protocol", choices=("aitod", "coco"), default="aitod")

@@ -13,11 +13,8 @@ from lrnet.jobs.export import ExportJob, describe_export, run_export
 from lrnet.schema import add_option_flags, options_from_args
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """Add the `export` sub-command; every `ExportJob` field is a flag."""
-    parser = subparsers.add_parser(
-        "export", help="export weights to ONNX, OpenVINO or TorchScript", description=__doc__
-    )
     add_option_flags(parser, ExportJob)  # one flag per ExportJob field; --weights is required
     parser.set_defaults(func=run)
 

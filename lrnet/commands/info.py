@@ -9,13 +9,8 @@ from lrnet.jobs.info import describe_model
 from lrnet.nn import shipped_model_names
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """Add the `info` sub-command."""
-    parser = subparsers.add_parser(
-        "info",
-        help="describe a model: layers, parameters, GFLOPs, strides",
-        description=__doc__,
-    )
     parser.add_argument("model", nargs="?", help="shipped model name (see --list) or a model YAML path")
     parser.add_argument("--nc", type=int, default=None, help="number of classes (default: the config's, 80)")
     parser.add_argument("--imgsz", type=int, default=640, help="square input size for the GFLOPs count")

@@ -18,9 +18,8 @@ from lrnet.jobs.predict import PredictJob, run_predict
 from lrnet.schema import add_option_flags, options_from_args
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """Add the `predict` sub-command."""
-    parser = subparsers.add_parser("predict", help="detect objects and draw them", description=__doc__)
     add_option_flags(parser, PredictJob)
     parser.set_defaults(func=run)
 

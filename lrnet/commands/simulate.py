@@ -7,13 +7,8 @@ import argparse
 from lrnet.simulation import QUICK, SimulationConfig, run_simulation
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def configure(p: argparse.ArgumentParser) -> None:
     """Add the `simulate` sub-command."""
-    p = subparsers.add_parser(
-        "simulate",
-        help="regress anchors onto targets with each box loss (DIoU-paper simulation)",
-        description=__doc__,
-    )
     p.add_argument("--out", default="runs/simulate", help="output folder (results.json, PNGs)")
     p.add_argument(
         "--losses",

@@ -9,16 +9,13 @@ from lrnet.training.train_config import TrainConfig, config_from_args
 from lrnet.training.trainer import train
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `train` parser; every TrainConfig field is a flag, plus `--cfg file.yaml`."""
-
-    parser = subparsers.add_parser(
-        "train",
-        help="train a detector (CPU, CUDA, or multi-GPU via torchrun)",
-        description="Train a model; the defaults are the paper's recipe (SGD, lr0 0.01, EMA; see "
-        "lrnet.training.train_config). Multi-GPU: "
-        "torchrun --nproc_per_node=N -m lrnet.cli train ...",
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The `train` flags: one per TrainConfig field, plus `--cfg file.yaml`."""
+    parser.description = (
+        "Train a model; the defaults are the paper's recipe (SGD, lr0 0.01, EMA; see "
+        "lrnet.training.train_config). Multi-GPU: torchrun --nproc_per_node=N -m lrnet.cli train ..."
     )
+
     parser.add_argument("--cfg", default=None, help="YAML file with the same keys as the flags")
     add_option_flags(parser, TrainConfig)
     parser.set_defaults(func=run)

@@ -16,9 +16,8 @@ from lrnet.jobs.val import ValJob, format_report, run_validation
 from lrnet.schema import add_option_flags, options_from_args
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """Add the `val` sub-command."""
-    parser = subparsers.add_parser("val", help="evaluate weights on a data split", description=__doc__)
     add_option_flags(parser, ValJob)
     parser.set_defaults(func=run)
 
