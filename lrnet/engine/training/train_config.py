@@ -81,8 +81,8 @@ _HELP = {
     "(docs/SIMILARITY.md)",
     "assign_outside": "a gt holding no anchor centre takes its topk nearest anchors (sub-stride objects)",
     "nms_metric": "validation NMS on iou or nwd",
-    "similarity_scale": "NWD/DotD length constant in pixels for the assigner, an nwd box loss with c=0 and "
-    "NWD NMS; 0 = from the training labels (NWD: mean sqrt(w h); DotD: sqrt(mean w h)), printed",
+    "similarity_scale": "NWD/DotD length constant in pixels for the assigner, an nwd/dotd box loss with "
+    "c=0/s=0 and NWD NMS; 0 = from the training labels (NWD: mean sqrt(w h); DotD: sqrt(mean w h)), printed",
     # issue 12: start from weights, freezing, optimizers, the full augmentation recipe, logging
     "weights": "initialise from an lrnet checkpoint, an ultralytics YOLOv8 .pt or a state dict",
     "freeze": "freeze the first N layers, or 'backbone' ('' = train everything)",
