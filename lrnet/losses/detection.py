@@ -10,8 +10,8 @@ Conventions (what ``DetectionLoss.__call__`` returns, precisely):
   Divide by B to get ``loss_items.sum()``.
 - Box losses are computed in grid units of each anchor's level (boxes divided by the stride), as
   YOLOv8 does; the IoU family is a ratio of lengths, hence scale-invariant, so the value is the
-  same as in input pixels up to the eps guards. A loss with a length constant (NWD, or a mixture
-  holding it; `BoxLossOptions.scale_invariant()` False) is computed on boxes in input pixels.
+  same as in input pixels up to the eps guards. A loss with a length constant (NWD, DotD, or a
+  mixture holding one; `BoxLossOptions.scale_invariant()` False) is computed on boxes in input pixels.
 """
 
 from __future__ import annotations

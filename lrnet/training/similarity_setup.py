@@ -19,10 +19,11 @@ from lrnet.ops.similarity import similarity_measure, similarity_scale
 
 @dataclass(frozen=True)
 class SimilarityScales:
-    """Constants (pixels) of the assigner's metric, an nwd box loss with c=0 and NWD NMS; None: unused."""
+    """Constants (pixels) of the assigner's metric, the box loss's measures left to the data (nwd with c=0,
+    dotd with s=0: {measure: constant}) and NWD NMS; None: unused."""
 
     assign: float | None = None
-    box_loss: float | None = None
+    box_loss: dict[str, float] | None = None
     nms: float | None = None
 
 
@@ -37,10 +38,6 @@ def training_box_sizes(records: Any, imgsz: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(sizes)) if sizes else torch.zeros((0, 2), dtype=torch.float64)
 
 
-def _loss_needs_scale(box: BoxLossConfig) -> bool:
-    return box.params.with_data_scale(1.0) != box.params
-
-
 def resolve_similarity_scales(
     assign_metric: str,
     nms_metric: str,
@@ -51,21 +48,24 @@ def resolve_similarity_scales(
     verbose: bool = True,
 ) -> SimilarityScales:
     """The constants this run needs: `given` (> 0) for all, else each measure's value on the training set."""
-    wanted = {
-        "assign": assign_metric if similarity_measure(assign_metric).needs_scale else None,
-        "box_loss": "nwd" if _loss_needs_scale(box) else None,
-        "nms": "nwd" if nms_metric == "nwd" else None,
-    }
-    if not any(wanted.values()):
+    wanted = [  # (use, measure)
+        *([("assign", assign_metric)] if similarity_measure(assign_metric).needs_scale else []),
+        *(("box_loss", m) for m in box.params.data_scale_measures()),
+        *([("nms", "nwd")] if nms_metric == "nwd" else []),
+    ]
+    if not wanted:
         return SimilarityScales()
     if given > 0:
-        values = {k: float(given) if m else None for k, m in wanted.items()}
+        values = [float(given)] * len(wanted)
         origin = "similarity_scale"
     else:
         sizes = training_box_sizes(records, imgsz)
-        values = {k: similarity_scale(m, sizes) if m else None for k, m in wanted.items()}
+        values = [similarity_scale(m, sizes) for _, m in wanted]
         origin = f"{sizes.shape[0]} training boxes at imgsz {imgsz}"
     if verbose:
-        shown = ", ".join(f"{k} ({wanted[k]}) {v:.2f} px" for k, v in values.items() if v is not None)
+        shown = ", ".join(f"{use} ({m}) {v:.2f} px" for (use, m), v in zip(wanted, values))
         print(f"similarity constants from {origin}: {shown}")
-    return SimilarityScales(**values)
+    found = list(zip(wanted, values))
+    box_loss = {m: v for (use, m), v in found if use == "box_loss"}
+    single = {use: v for (use, _), v in found if use != "box_loss"}
+    return SimilarityScales(single.get("assign"), box_loss or None, single.get("nms"))

@@ -195,8 +195,8 @@ class TrainConfig:
     )
     similarity_scale: float = option(
         0.0,
-        help="NWD/DotD length constant in pixels for the assigner, an nwd box loss with c=0 and NWD "
-        "NMS; 0 = from the training labels (NWD: mean sqrt(w h); DotD: sqrt(mean w h)), printed",
+        help="NWD/DotD length constant in pixels for the assigner, an nwd/dotd box loss with c=0/s=0 "
+        "and NWD NMS; 0 = from the training labels (NWD: mean sqrt(w h); DotD: sqrt(mean w h)), printed",
         rule=Range(0, 100_000, example=12.8),
     )
     weights: str = option(

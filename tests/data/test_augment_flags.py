@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from lrnet.errors import ConfigError
 from lrnet.schema import add_option_flags
 from lrnet.training.data_setup import augment_config
 from lrnet.training.train_config import TrainConfig, config_from_args
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
 from tests.fixtures.tiny_data import write_tiny_yolo
 
 AUG_FLAGS = {  # a non-default value of every augmentation option

@@ -46,6 +46,7 @@ GRADCHECK_OPTIONS = {
     "siou": {},
     "rsiou": {"focal": "none"},
     "nwd": {"c": 5.0},
+    "dotd": {"s": 5.0},
     "mix": {"first": "giou", "second": "nwd", "ratio": 0.4},
 }
 # every registered kind and variant whose kind is in GRADCHECK_OPTIONS, then more option cases

@@ -148,12 +148,19 @@ def _ref_nwd_loss(p, g, c=0.0) -> float:
     return 1 - math.exp(-math.dist(half, half_g) / (c or 12.8))
 
 
+def _ref_dotd_loss(p, g, s=0.0) -> float:
+    """1 - exp(-D / S), D the distance of the centres; S = 0 stands for 12.8 px."""
+    centre, centre_g = [(p[0] + p[2]) / 2, (p[1] + p[3]) / 2], [(g[0] + g[2]) / 2, (g[1] + g[3]) / 2]
+    return 1 - math.exp(-math.dist(centre, centre_g) / (s or 12.8))
+
+
 def _ref_mix(p, g, first="iou", second="nwd", ratio=0.5) -> float:
     (kind_a, opt_a), (kind_b, opt_b) = parse_box_loss_spec(first), parse_box_loss_spec(second)
     return (1 - ratio) * ref_loss(p, g, kind_a, **opt_a) + ratio * ref_loss(p, g, kind_b, **opt_b)
 
 
 REF_LOSSES["nwd"] = _ref_nwd_loss
+REF_LOSSES["dotd"] = _ref_dotd_loss
 REF_LOSSES["mix"] = _ref_mix
 # Named variants of the paper: the kind and the options they stand for.
 REF_VARIANTS = {
@@ -231,6 +238,8 @@ VARIANTS = [(name, {}) for name in LOSS_KINDS] + [
     ("rsiou", {"center_distance": False, "direction_fix": False, "focal": "angle", "alpha": 1.0}),
     ("rsiou", {"center_distance": True, "direction_fix": False, "focal": "none"}),
     ("nwd", {"c": 4.0}),
+    ("dotd", {"s": 4.0}),
+    ("mix", {"first": "rsiou", "second": "dotd:s=6", "ratio": 0.5}),
     ("mix", {"first": "rsiou:focal=none", "second": "nwd:c=8", "ratio": 0.3}),
     ("mix", {"first": "ciou", "second": "siou*", "ratio": 1.0}),
 ]

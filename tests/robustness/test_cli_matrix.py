@@ -129,7 +129,10 @@ CASES: dict[str, tuple[list[str], str]] = {
         ["data", "convert", "--from", "coco", "--to", "coco", "{nan}", "{nan}"],
         "destroy",
     ),
-    "info-pt": (["info", "{w}"], "is a checkpoint, not a model config"),
+    # info: a checkpoint is described (tests/nn/test_info_checkpoint.py); model options do not apply to it
+    "info-pt-nc": (["info", "{w}", "--nc", "3"], "applies to a model config, not to the checkpoint"),
+    "info-folder": (["info", "{tmp}"], "is a folder, not a checkpoint file"),
+    "info-data-yaml": (["info", "{data}", "--json"], "model config has no 'nc' key"),  # YAML: a config
 }
 
 

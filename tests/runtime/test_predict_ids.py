@@ -12,8 +12,6 @@ import pytest
 from lrnet.cli import main
 from lrnet.errors import DataError, InputFileNotFoundError
 from lrnet.runtime.result_ids import is_dataset, load_id_map
-
-sys.path.insert(0, str(Path(__file__).parent))
 from tests.fixtures.predict_fixtures import make_checkpoint, make_yolo_dataset
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,8 +20,6 @@ from lrnet.jobs.val import ValJob, format_report, run_validation
 from lrnet.ops.slicing import SliceConfig, merge_tiles, slice_windows
 from lrnet.runtime.predictor import Predictor
 from lrnet.runtime.sliced_eval import evaluate_sliced
-
-sys.path.insert(0, str(Path(__file__).parent))
 from tests.fixtures.predict_fixtures import make_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

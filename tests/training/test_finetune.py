@@ -7,17 +7,12 @@ freezing, the optimizer choice, callbacks and the run's images on a real (tiny) 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from lrnet.training.train_config import TrainConfig
 from lrnet.training.trainer import Trainer, train
 from lrnet.weights.checkpoint import load_checkpoint
-
-sys.path.insert(0, str(Path(__file__).parent))
 from tests.fixtures.tiny_data import write_tiny_yolo
 
 BASE = dict(model="yolov8n", epochs=1, imgsz=128, batch=8, workers=0, device="cpu", tensorboard=False)

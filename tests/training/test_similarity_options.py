@@ -100,7 +100,8 @@ def test_constants_from_training_labels_at_training_scale(capsys):
     assert resolve_similarity_scales("ciou", "iou", rsiou, 0.0, records, 100).assign is None  # nothing needed
     scales = resolve_similarity_scales("dotd", "nwd", resolve_box_loss("nwd"), 0.0, records, 100)
     assert scales.assign == pytest.approx(math.sqrt(16))  # DotD: sqrt(mean area) of the 2 valid boxes
-    assert scales.box_loss == scales.nms == pytest.approx(4.0)  # NWD: mean sqrt(w h)
+    assert scales.box_loss == {"nwd": pytest.approx(4.0)}  # NWD: mean sqrt(w h), one per measure
+    assert scales.nms == pytest.approx(4.0)
     assert "similarity constants from 3 training boxes" in capsys.readouterr().out
     given = resolve_similarity_scales("nwd", "iou", resolve_box_loss("nwd", c=2), 7.0, records, 100)
     assert (given.assign, given.box_loss, given.nms) == (7.0, None, None)  # c=2 given: not from data

@@ -16,8 +16,6 @@ import torch
 
 from lrnet.training.trainer import train
 from lrnet.weights.checkpoint import load_checkpoint, load_model
-
-sys.path.insert(0, str(Path(__file__).parent))
 from tests.fixtures.tiny_data import write_tiny_yolo
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,8 +17,6 @@ from lrnet.nn import build_model
 from lrnet.weights.checkpoint import load_model
 from lrnet.weights.convert import convert_weights
 from lrnet.weights.transfer import load_weights_source, transfer_weights
-
-sys.path.insert(0, str(Path(__file__).parent))
 from tests.fixtures.ultralytics_fixture import (
     write_malicious_checkpoint,
     write_os_system_checkpoint,

@@ -13,6 +13,7 @@ from lrnet.losses.box import siou  # noqa: F401
 from lrnet.losses.box import rsiou  # noqa: F401
 from lrnet.losses.box import wiou  # noqa: F401
 from lrnet.losses.box import nwd  # noqa: F401
+from lrnet.losses.box import dotd  # noqa: F401
 from lrnet.losses.box import mixture  # noqa: F401
 
 # isort: on

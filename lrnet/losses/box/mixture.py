@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from torch import Tensor
@@ -57,7 +58,11 @@ class MixtureOptions(BoxLossOptions):
     def scale_invariant(self) -> bool:
         return all(_part(spec)[1].scale_invariant() for spec in (self.first, self.second))
 
-    def with_data_scale(self, scale: float) -> MixtureOptions:
+    def data_scale_measures(self) -> tuple[str, ...]:
+        measures = (m for spec in (self.first, self.second) for m in _part(spec)[1].data_scale_measures())
+        return tuple(dict.fromkeys(measures))
+
+    def with_data_scale(self, scale: float | Mapping[str, float]) -> MixtureOptions:
         first, second = (
             _spec_of(e, p.with_data_scale(scale)) for e, p in map(_part, (self.first, self.second))
         )

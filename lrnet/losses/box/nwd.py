@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from torch import Tensor
 
 from lrnet.errors import ConfigError
-from lrnet.losses.box.registry import BoxLossOptions, register_box_loss
+from lrnet.losses.box.registry import BoxLossOptions, data_scale, register_box_loss
 from lrnet.ops.box_geometry import BoxGeometry
 from lrnet.ops.similarity.nwd import nwd_from_terms
 from lrnet.ops.similarity.registry import DEFAULT_SCALE
@@ -33,8 +34,11 @@ class NWDOptions(BoxLossOptions):
     def scale_invariant(self) -> bool:
         return False
 
-    def with_data_scale(self, scale: float) -> NWDOptions:
-        return dataclasses.replace(self, c=float(scale)) if self.c == 0 else self
+    def data_scale_measures(self) -> tuple[str, ...]:
+        return ("nwd",) if self.c == 0 else ()
+
+    def with_data_scale(self, scale: float | Mapping[str, float]) -> NWDOptions:
+        return dataclasses.replace(self, c=data_scale(scale, "nwd")) if self.c == 0 else self
 
     @property
     def constant(self) -> float:

@@ -50,13 +50,27 @@ class BoxLossOptions:
         """
         return True
 
-    def with_data_scale(self, scale: float) -> BoxLossOptions:
-        """These options with a data set's length constant filled in where left to the data (NWD's c=0)."""
+    def data_scale_measures(self) -> tuple[str, ...]:
+        """The similarity measures (`lrnet.ops.similarity` names) whose data-set constant these options leave
+        to the data (NWD's c=0: `("nwd",)`), for the trainer to derive; the base: none."""
+        return ()
+
+    def with_data_scale(self, scale: float | Mapping[str, float]) -> BoxLossOptions:
+        """These options with a data set's length constant filled in where left to the data (NWD's c=0).
+
+        scale: one length in pixels for every measure, or {measure name: its constant} for the
+        measures of `data_scale_measures` (`data_scale` reads either form).
+        """
         return self
 
     def compact_spec(self, kind: str) -> str | None:
         """A spec for `BoxLossConfig.to_spec` when `kind:key=value,...` cannot express the options."""
         return None
+
+
+def data_scale(scale: float | Mapping[str, float], measure: str) -> float:
+    """The constant of `measure` in a `with_data_scale` argument: the mapping's entry, or the one length."""
+    return float(scale[measure] if isinstance(scale, Mapping) else scale)
 
 
 class BoxLossState(NamedTuple):

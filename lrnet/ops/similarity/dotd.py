@@ -13,6 +13,14 @@ from lrnet.ops.similarity.nwd import smooth_norm
 from lrnet.ops.similarity.registry import register_similarity
 
 
+def dotd_from_centre_sq(centre_sq: Tensor, scale: float) -> Tensor:
+    """exp(-sqrt(centre_sq) / scale), the formula shared with the `dotd` box loss.
+
+    centre_sq: squared centre distance (pixels^2); scale: S in pixels.
+    """
+    return torch.exp(-smooth_norm(centre_sq) / scale)
+
+
 def root_mean_area(sizes: Tensor) -> float:
     """sqrt(mean w h) over the boxes: DotD's constant S for a data set."""
     return float(torch.sqrt((sizes[:, 0] * sizes[:, 1]).mean()))
@@ -29,4 +37,4 @@ def dotd_similarity(a: Tensor, b: Tensor, scale: float) -> Tensor:
     bx1, by1, bx2, by2 = b.unbind(-1)
     dx = 0.5 * (ax1 + ax2 - bx1 - bx2)
     dy = 0.5 * (ay1 + ay2 - by1 - by2)
-    return torch.exp(-smooth_norm(dx * dx + dy * dy) / scale)
+    return dotd_from_centre_sq(dx * dx + dy * dy, scale)
