@@ -10,7 +10,16 @@ import pytest
 import yaml
 
 from lrnet.errors import ConfigError, InputFileNotFoundError, RunError
-from lrnet.fileio import atomic_path, atomic_write, load_yaml, parse_yaml, shorten, write_text_atomic
+from lrnet.fileio import (
+    WRITE_POINTS,
+    atomic_path,
+    atomic_write,
+    load_yaml,
+    parse_yaml,
+    shorten,
+    write_point_hook,
+    write_text_atomic,
+)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -32,6 +41,31 @@ def test_atomic_path_for_path_writers(tmp_path):
         tmp.write_bytes(b"abc")
         assert not target.exists()
     assert target.read_bytes() == b"abc"
+
+
+class StopWriteError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("stop_at", WRITE_POINTS)
+def test_write_point_hook_sees_every_point_in_order_and_a_stop_keeps_a_whole_file(tmp_path, stop_at):
+    target = tmp_path / "a.txt"
+    write_text_atomic(target, "old")
+    seen = []
+
+    def hook(point, tmp):
+        seen.append((point, tmp.parent == tmp_path, tmp.exists()))
+        if point == stop_at:
+            raise StopWriteError
+
+    with pytest.raises(StopWriteError), write_point_hook(hook):
+        write_text_atomic(target, "new")
+    upto = WRITE_POINTS[: WRITE_POINTS.index(stop_at) + 1]
+    assert seen == [(p, True, p != "replaced") for p in upto]
+    assert target.read_text() == ("new" if stop_at == "replaced" else "old")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # the temporary file is removed
+    write_text_atomic(target, "after")  # outside the block: no hook
+    assert len(seen) == len(upto) and target.read_text() == "after"
 
 
 def test_full_disk_becomes_one_line_run_error(tmp_path, monkeypatch):
