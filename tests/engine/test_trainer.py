@@ -107,7 +107,7 @@ def test_sigkill_mid_epoch_then_resume_finishes(tiny_yaml, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # a safety net, as above
     )
     assert resume.returncode == 0, resume.stderr[-3000:]
     assert [r["epoch"] for r in _rows(tmp_path / "run" / "results.csv")] == ["1", "2", "3"]
