@@ -11,10 +11,11 @@ instead of hanging or exhausting memory.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +28,42 @@ YAML_MAX_BYTES = 16 * 1024 * 1024
 # Nodes of the document once every alias is expanded; a real config has a few thousand.
 YAML_MAX_NODES = 1_000_000
 MESSAGE_MAX_CHARS = 200
+
+
+# Named points of every `atomic_path` write, in order (see `write_point_hook`).
+WRITE_POINTS = ("created", "written", "synced", "replaced")
+# The hook of the innermost active `write_point_hook` context, None outside one. A context variable,
+# not a module global: set and reset only by `write_point_hook`, and local to a thread or task.
+_write_point_hook: contextvars.ContextVar[Callable[[str, Path], None] | None] = contextvars.ContextVar(
+    "lrnet_write_point_hook", default=None
+)
+
+
+@contextlib.contextmanager
+def write_point_hook(hook: Callable[[str, Path], None]) -> Iterator[None]:
+    """Call `hook(point, tmp)` at each named point of every atomic write made inside this block.
+
+    A test seam: a test makes a write stop (raise, or SIGKILL its own process) at a known point
+    instead of at a random moment. `point` is one of `WRITE_POINTS`:
+
+    - "created": the empty temporary file `tmp` exists beside the target, nothing written yet;
+    - "written": the writer returned (`atomic_write`: file flushed and closed), not yet fsynced;
+    - "synced": `tmp` is fsynced, not yet renamed; the target is untouched;
+    - "replaced": `tmp` was renamed over the target (`tmp` no longer exists).
+
+    Writes outside the block, or in other threads, are not affected.
+    """
+    token = _write_point_hook.set(hook)
+    try:
+        yield
+    finally:
+        _write_point_hook.reset(token)
+
+
+def _reach(point: str, tmp: Path) -> None:
+    hook = _write_point_hook.get()
+    if hook is not None:
+        hook(point, tmp)
 
 
 def shorten(text: object, limit: int = MESSAGE_MAX_CHARS) -> str:
@@ -49,7 +86,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`.
 
     For writers that take a file name (onnx.save, cv2.imwrite, savefig). On any error the temporary
-    file is removed and `path` is left as it was.
+    file is removed and `path` is left as it was. `write_point_hook` observes the steps.
     """
     path = Path(path)
     try:
@@ -60,10 +97,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         _raise_os_error(err, path)
     tmp = Path(tmp_name)
     try:
+        _reach("created", tmp)
         yield tmp
+        _reach("written", tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        _reach("synced", tmp)
         os.replace(tmp, path)
+        _reach("replaced", tmp)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         _raise_os_error(err, path)

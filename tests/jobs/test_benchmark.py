@@ -42,7 +42,20 @@ def test_benchmark_flags_are_the_job_fields():
         options_from_args(BenchmarkJob, parser.parse_args([*argv[:4], "--formats", "onnx-int4"]))
 
 
-def test_benchmark_table_matches_val(tmp_path, capsys):
+class StepClock:
+    """A `time` stand-in whose perf_counter advances by `step` seconds per call: each timed stage of a
+    prediction then lasts exactly `step`, whatever the machine's speed or load."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_benchmark_table_matches_val(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("lrnet.runtime.predictor.time", StepClock(0.004))  # 4 ms per stage
     ckpt = make_checkpoint(tmp_path / "m.pt", nc=3, imgsz=64)
     data = make_yolo_dataset(tmp_path / "data", nc=3, n=2, size=64)
     argv = ["benchmark", "--weights", str(ckpt), "--data", str(data), "--formats", "pytorch", "onnx"]
@@ -60,9 +73,9 @@ def test_benchmark_table_matches_val(tmp_path, capsys):
         assert rows["onnx"]["metrics"][k] == pytest.approx(rows["pytorch"]["metrics"][k], abs=0.5)
     for r in rows.values():
         t = r["latency_ms"]
-        assert t["total_p90"] >= t["total_median"] > 0
-        parts = t["preprocess_median"] + t["inference_median"] + t["postprocess_median"]
-        assert parts == pytest.approx(t["total_median"], rel=0.5)
+        for stage in ("preprocess", "inference", "postprocess"):
+            assert t[f"{stage}_median"] == pytest.approx(4.0)
+        assert t["total_median"] == pytest.approx(12.0) and t["total_p90"] == pytest.approx(12.0)
         assert r["size_mib"] > 1
     assert rows["onnx"]["export_check"].startswith("max diff")
 

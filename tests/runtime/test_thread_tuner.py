@@ -1,5 +1,6 @@
 """The adaptive thread tuner against a simulated machine whose iteration time depends on the load."""
 
+import time
 from typing import ClassVar
 
 import pytest
@@ -113,10 +114,25 @@ def test_bad_settings_are_refused(kwargs, match):
         ThreadTuner(set_threads=lambda n: None, **kwargs)
 
 
+class ThreadClock:
+    """The trainer's `time` with a perf_counter that advances 1.0 s per call on 2 threads and 0.5 s
+    on 1: every iteration the tuner measures takes that long, whatever the machine's speed or load."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.time = time.time
+
+    def perf_counter(self) -> float:
+        self.now += 0.5 if torch.get_num_threads() == 1 else 1.0
+        return self.now
+
+
 def test_training_with_adaptive_threads(tmp_path, monkeypatch, capsys):
-    """`adapt_threads` reaches the trainer: it probes (switching torch's threads) and reports."""
+    """`adapt_threads` reaches the trainer: it probes (switching torch's threads), keeps the count
+    measured fastest (1 thread, by the fake clock) and reports."""
     from lrnet.training.trainer import train
 
+    monkeypatch.setattr("lrnet.training.trainer.time", ThreadClock())
     seen = []
     real = torch.set_num_threads
     monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))
@@ -144,7 +160,7 @@ def test_training_with_adaptive_threads(tmp_path, monkeypatch, capsys):
         real(before)
     out = capsys.readouterr().out
     assert "adaptive: re-measured while training" in out
-    assert "adaptive threads:" in out and "1 probe(s)" in out
+    assert "adaptive threads: 1 now (candidates [2, 1], 1 probe(s), 1 switch(es))" in out
     assert 1 in seen and 2 in seen
 
 

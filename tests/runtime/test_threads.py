@@ -25,9 +25,12 @@ def test_default_threads_hand_worked(cores, workers, ranks, expected):
     assert default_threads(cores, workers, ranks) == expected
 
 
-def test_explicit_threads_win_and_bad_values_are_refused():
+def test_explicit_threads_win_and_bad_values_are_refused(monkeypatch):
     assert resolve_threads(3, workers=4) == 3
-    assert 1 <= resolve_threads(0, workers=4) <= torch.get_num_threads() + 64
+    # automatic: default_threads of the cores this process may use (fixed here: not this machine's count)
+    monkeypatch.setattr("lrnet.runtime.threads.available_cores", lambda: 16)
+    assert resolve_threads(0, workers=4) == 12
+    assert resolve_threads(5, workers=4) == 5
     for bad in (-1, 5000):
         with pytest.raises(ConfigError, match=f"threads={bad}"):
             resolve_threads(bad, workers=0)

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,30 +53,51 @@ def test_train_writes_results_checkpoints_and_is_deterministic(tiny_yaml, tmp_pa
     assert model.nc == 2 and model(torch.zeros(1, 3, 128, 128)).shape[-1] == 4 + 2
 
 
+# `lrnet train` that SIGKILLs itself at the 4th training step (backward) after epoch 1 saved last.pt:
+# in the middle of epoch 2 (8 steps), at the same point on any machine, quiet or busy.
+KILLED_TRAIN = """
+import os, signal, sys
+from pathlib import Path
+
+import torch
+
+from lrnet.cli import main
+
+last, backward, steps = Path(sys.argv[1]), torch.Tensor.backward, []
+
+
+def backward_then_die_mid_epoch_2(self, *args, **kwargs):
+    if last.is_file():
+        steps.append(1)
+        if len(steps) == 4:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return backward(self, *args, **kwargs)
+
+
+torch.Tensor.backward = backward_then_die_mid_epoch_2
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def test_sigkill_mid_epoch_then_resume_finishes(tiny_yaml, tmp_path):
     data_root = tmp_path / "data"
     shutil.copytree(tiny_yaml.parent, data_root)
     data_yaml = data_root / "data.yaml"
     data_yaml.write_text(data_yaml.read_text().replace(str(tiny_yaml.parent), str(data_root)))
     args = [*COMMON, "--data", str(data_yaml), "--epochs", "3", "--batch", "2", "--project", str(tmp_path)]
-    cmd = [sys.executable, "-m", "lrnet.cli", "train", *args, "--name", "run"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     last = tmp_path / "run" / "weights" / "last.pt"
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 120
-        while not last.is_file():
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            assert time.time() < deadline, "epoch 1 was never saved"
-            time.sleep(0.05)
-        time.sleep(0.3)  # into epoch 2 (8 iterations of batch 2)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_TRAIN, str(last), "train", *args, "--name", "run"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,  # a safety net against a hang, far above a busy 2-core machine's time
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert load_checkpoint(last)["epoch"] == 0, "the kill came after epoch 2 was saved: not mid-epoch"
+    assert [r["epoch"] for r in _rows(tmp_path / "run" / "results.csv")] == ["1"]
 
     resume = subprocess.run(
         [sys.executable, "-m", "lrnet.cli", "train", "--resume", str(last), "--device", "cpu"],
@@ -85,7 +105,7 @@ def test_sigkill_mid_epoch_then_resume_finishes(tiny_yaml, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # a safety net, as above
     )
     assert resume.returncode == 0, resume.stderr[-3000:]
     assert [r["epoch"] for r in _rows(tmp_path / "run" / "results.csv")] == ["1", "2", "3"]
