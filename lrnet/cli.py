@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from lrnet.errors import LrnetError
+from lrnet.schema import OptionParser
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser listing every sub-command of `COMMANDS`; the command named in `argv` (every
     command when `argv` is None) is configured with its arguments, which imports its module."""
-    parser = argparse.ArgumentParser(prog="lrnet", description=__doc__.splitlines()[0])
+    parser = OptionParser(prog="lrnet", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback of an error instead of one line"
     )

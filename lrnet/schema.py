@@ -6,8 +6,9 @@ with `option(default, help=..., rule=...)`; everything else derives from that fi
   file and the Python API are validated by the same code; errors are `ConfigError`s naming the option,
   the value and the range;
 - `add_option_flags(parser, cls)` adds one `--flag` per field (underscores become dashes), with the
-  help text, the default and the rule; a field whose type is itself an options dataclass adds that
-  class's flags as a group (the job holds one, e.g. `ValJob.slicing: SliceConfig`);
+  help text, the default and the rule; a `positional=True` field is a positional argument instead
+  (`lrnet ablate TABLE`); a field whose type is itself an options dataclass adds that class's flags
+  as a group (the job holds one, e.g. `ValJob.slicing: SliceConfig`);
 - `options_from_args(cls, args)` builds the dataclass from the parsed flags, and `parse_option_value`
   converts text (`KEY=VALUE` overrides) to a field's type.
 So adding an option is adding one field.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -96,20 +98,6 @@ class Choice:
 Rule = Range | Choice
 
 
-def check_rules(obj: Any, rules: Mapping[str, Rule]) -> None:
-    """Check every attribute of `obj` named in `rules`; None means "not set" and is skipped."""
-    for name, rule in rules.items():
-        value = getattr(obj, name)
-        if value is not None:
-            rule.check(name, value)
-
-
-def describe_rule(rules: Mapping[str, Rule], name: str) -> str:
-    """The rule of option `name` for help texts ('' when it has none)."""
-    rule = rules.get(name)
-    return rule.describe() if rule is not None else ""
-
-
 # -- options as dataclass fields -------------------------------------------------------------------
 def option(
     default: Any = dataclasses.MISSING,
@@ -117,11 +105,16 @@ def option(
     help: str,
     rule: Rule | None = None,
     default_factory: Callable[[], Any] | Any = dataclasses.MISSING,
-    flag: bool = True,
+    flag: bool | str = True,
     metavar: str | None = None,
+    positional: bool = False,
 ) -> Any:
-    """A dataclass field that is an option: its help text, allowed values and whether it is a flag."""
-    meta = {"help": help, "rule": rule, "flag": flag, "metavar": metavar}
+    """A dataclass field that is an option: its help text, allowed values and how the command line
+    gives it. `flag`: True, a `--flag` named after the field; a string, that flag's own spelling (e.g.
+    "--from" for a field `fmt_in`, as `from` is a Python keyword); False, no command-line argument
+    (Python API only). `positional`: a positional argument (metavar: the upper-case name), optional
+    (`nargs="?"`) when the field has a default, one or more values when it is a list."""
+    meta = {"help": help, "rule": rule, "flag": flag, "metavar": metavar, "positional": positional}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -140,19 +133,23 @@ def option_fields(cls_or_obj: Any) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls_or_obj) if "help" in f.metadata]
 
 
-def option_rules(cls_or_obj: Any) -> dict[str, Rule]:
-    """{field name: rule} of the options that declare one (this class only, not nested groups)."""
-    return {f.name: f.metadata["rule"] for f in option_fields(cls_or_obj) if f.metadata.get("rule")}
-
-
 def check_options(obj: Any) -> None:
-    """Check every option of `obj` against its field's rule (None = not set, skipped); booleans given
-    as text ("no", "false") are converted, never read as truthy."""
+    """Check every option of `obj` against its field's rule (None = not set, skipped; a list's rule
+    applies to each item); booleans given as text ("no", "false") are converted, never read as truthy."""
     for f in option_fields(obj):
         value = getattr(obj, f.name)
-        if _field_type(type(obj), f.name) is bool and value is not None and not isinstance(value, bool):
-            setattr(obj, f.name, parse_bool(value, f.name))
-    check_rules(obj, option_rules(obj))
+        kind = _field_type(type(obj), f.name)
+        if kind is bool and value is not None and not isinstance(value, bool):
+            value = parse_bool(value, f.name)
+            setattr(obj, f.name, value)
+        rule = f.metadata.get("rule")
+        if rule is None or value is None:
+            continue
+        if typing.get_origin(kind) in (list, tuple) and isinstance(value, list | tuple):
+            for item in value:
+                rule.check(f.name, item)
+        else:
+            rule.check(f.name, value)
 
 
 def _field_type(cls: type, name: str) -> Any:
@@ -218,20 +215,40 @@ def add_option_flags(
 ) -> None:
     """Add one `--flag` per option of `cls` (dashes for underscores; nested option groups as argument
     groups), every one defaulting to None ("not given", so the dataclass default, or a `--cfg` file's
-    value, applies). Booleans take `--flag` (true) or `--flag false`; lists take one or more values.
-    `defaults` (an instance) supplies the defaults shown in the help, e.g. a nested group's own."""
-    skip = set(skip)
-    required_first = sorted(option_fields(cls), key=lambda f: _default_of(f) is not dataclasses.MISSING)
+    value, applies). Booleans take `--flag` (true) or `--flag VALUE` (true/false, yes/no, on/off, 1/0);
+    lists take one or more values. `positional=True` fields become positional arguments, in field
+    order. `defaults` (an instance) supplies the defaults shown in the help, e.g. a nested group's own.
+
+    A boolean flag's value is optional, so argparse would take the word after a bare `--flag` as its
+    value even when that word is a positional argument (`lrnet ablate --report-only components`).
+    An `OptionParser` therefore reads its boolean flags with `explicit_bool_values`: a bare boolean
+    flag followed by a word that is not a boolean is read as `--flag=true`, leaving the word alone."""
+    bool_flags: set[str] = set()
+    _add_option_arguments(parser, cls, defaults, set(skip), bool_flags)
+    if isinstance(parser, OptionParser):
+        parser.bool_flags |= bool_flags
+
+
+def _add_option_arguments(
+    parser: Any, cls: type, defaults: Any, skip: set[str], bool_flags: set[str]
+) -> None:
+    fields = [f for f in option_fields(cls) if f.name not in skip]
+    for f in fields:  # positional arguments first, in the order of the fields
+        if f.metadata.get("positional"):
+            default = getattr(defaults, f.name) if defaults is not None else _default_of(f)
+            parser.add_argument(f.name, **_positional_kwargs(cls, f, default))
+    required_first = sorted(fields, key=lambda f: _default_of(f) is not dataclasses.MISSING)
     for f in required_first:
-        if f.name in skip or not f.metadata.get("flag", True):
+        spelling = f.metadata.get("flag", True)
+        if f.metadata.get("positional") or spelling is False:
             continue
         default = getattr(defaults, f.name) if defaults is not None else _default_of(f)
         kind = _field_type(cls, f.name)
         if _is_options_class(kind):
             title = (kind.__doc__ or kind.__name__).strip().splitlines()[0]
-            add_option_flags(parser.add_argument_group(title), kind, default, skip)
+            _add_option_arguments(parser.add_argument_group(title), kind, default, skip, bool_flags)
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = spelling if isinstance(spelling, str) else "--" + f.name.replace("_", "-")
         kwargs: dict[str, Any] = {
             "dest": f.name,
             "default": None,
@@ -244,9 +261,66 @@ def add_option_flags(
             kwargs["required"] = True
         if kind is bool:
             kwargs.update(nargs="?", const=True, metavar=kwargs.get("metavar", "BOOL"))
+            bool_flags.add(flag)
         elif typing.get_origin(kind) is list:
             kwargs["nargs"] = "+"
         parser.add_argument(flag, **kwargs)
+
+
+def _positional_kwargs(cls: type, f: dataclasses.Field, default: Any) -> dict[str, Any]:
+    """`add_argument` keywords of the positional argument of field `f`: typed by the same converter as
+    a flag, optional when the field has a default (None when not given, like a flag)."""
+    kwargs: dict[str, Any] = {
+        "default": None,
+        "help": _help_text(f, default),
+        "type": _flag_converter(cls, f.name),
+        "metavar": f.metadata.get("metavar") or f.name.upper(),
+    }
+    optional = default is not dataclasses.MISSING
+    if typing.get_origin(_field_type(cls, f.name)) is list:
+        kwargs["nargs"] = "*" if optional else "+"
+    elif optional:
+        kwargs["nargs"] = "?"
+    return kwargs
+
+
+def _is_bool_word(text: str) -> bool:
+    try:
+        parse_bool(text)
+    except ConfigError:
+        return False
+    return True
+
+
+def explicit_bool_values(args: Iterable[str], bool_flags: Iterable[str]) -> list[str]:
+    """`args` with each bare boolean flag (one of `bool_flags`, spelled in full) that is followed by a
+    word other than a boolean (true/false, yes/no, on/off, 1/0, any case) written as `--flag=true`, so
+    that the word stays a positional argument: `--report-only components` -> `--report-only=true
+    components`; `--ema false` and `--flag=no` are left as they are. Nothing after `--` is touched."""
+    args, flags = list(args), set(bool_flags)
+    out = list(args)
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--":
+            break
+        after = args[i + 1]
+        if arg in flags and not after.startswith("-") and not _is_bool_word(after):
+            out[i] = f"{arg}=true"
+    return out
+
+
+class OptionParser(argparse.ArgumentParser):
+    """An `ArgumentParser` that applies `explicit_bool_values` to the boolean flags `add_option_flags`
+    gave it before parsing, so that a bare `--flag` never takes the positional word after it. Its
+    sub-command parsers are OptionParsers too (argparse makes them of the parent's class) and parse
+    the rest of the command line the same way."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bool_flags: set[str] = set()
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        given = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(explicit_bool_values(given, self.bool_flags), namespace)
 
 
 def option_values(cls: type, args: argparse.Namespace | Mapping[str, Any]) -> dict[str, Any]:
@@ -265,7 +339,7 @@ def option_values(cls: type, args: argparse.Namespace | Mapping[str, Any]) -> di
                 )
             continue
         given = get(f.name)
-        if given is not None:
+        if given is not None and not (f.metadata.get("positional") and given == []):  # "*": none given
             values[f.name] = given
     return values
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
 
+from lrnet import simulation
 from lrnet.cli import main
 from lrnet.errors import ConfigError
 from lrnet.losses import box_iou_value, registered_box_losses
 from lrnet.simulation import (
+    SimulateJob,
     SimulationConfig,
     build_problem,
     cxcywh_to_xyxy,
@@ -134,3 +137,28 @@ def test_table_columns_stay_aligned_with_long_mixture_names(tmp_path):
     bars = [i for i, ch in enumerate(header) if ch == "|"]
     for row in lines[3:]:
         assert [i for i, ch in enumerate(row) if ch == "|"] == bars, row
+
+
+def test_simulate_job_makes_the_config_and_checks_its_options():
+    """`SimulateJob` (the `lrnet simulate` flags): not given = the config's default, `quick` = the
+    smoke-test sizes unless given; every value is checked against its field's rule (a list's items too)."""
+    assert SimulateJob().config() == SimulationConfig()
+    cfg = SimulateJob(quick=True, iterations=7, losses=["ciou"], iou_goals=[0.3], seed=4).config()
+    assert (cfg.iterations, cfg.points, cfg.losses, cfg.iou_goals, cfg.seed) == (
+        7, simulation.QUICK["points"], ("ciou",), (0.3,), 4
+    )  # fmt: skip
+    for bad, message in (
+        ({"iterations": 0}, "iterations=0 is out of range"),
+        ({"iou_goals": [0.5, 1.5]}, "iou_goals=1.5 is out of range; use (0, 1]"),
+        ({"lr": 0.0}, "lr=0.0 is out of range"),
+        ({"threads": -1}, "threads=-1 is out of range"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            SimulateJob(**bad)
+
+
+def test_cli_bad_option_is_one_line_before_any_work(tmp_path, capsys):
+    code = main(["simulate", "--quick", "--out", str(tmp_path / "sim"), "--iou-goals", "0.5", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "lrnet simulate: error: iou_goals=2.0 is out of range; use (0, 1]\n"
+    assert not (tmp_path / "sim").exists()

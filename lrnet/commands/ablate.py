@@ -5,24 +5,18 @@ from __future__ import annotations
 import argparse
 
 from lrnet.experiments.ablation import ABLATIONS, AblateOptions, run_ablation
-from lrnet.schema import add_option_flags, option_fields, options_from_args
+from lrnet.schema import add_option_flags, options_from_args
 from lrnet.training.train_config import parse_overrides
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    """The `ablate` flags: TABLE, one flag per `AblateOptions` field, and `--set KEY=VALUE`."""
+    """The `ablate` arguments: one per `AblateOptions` field (TABLE is positional), and `--set`."""
     p.description = (
         "Train every variant of an ablation table under identical settings (resumable: finished variants "
         "are not re-run) and print the Markdown table. Tables: "
         + "; ".join(f"{k} ({v.paper})" for k, v in ABLATIONS.items())
     )
-
-    table = {f.name: f for f in option_fields(AblateOptions)}["table"]  # the one non-flag option
-    choices = sorted(table.metadata["rule"].allowed())
-    p.add_argument(
-        "table", metavar="TABLE", choices=choices, help=f"{table.metadata['help']}: {', '.join(choices)}"
-    )
-    add_option_flags(p, AblateOptions)
+    add_option_flags(p, AblateOptions)  # TABLE (a positional field), then one flag per field
     p.add_argument(
         "--set",
         action="append",

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import argparse
 
-from lrnet.weights.convert import convert_weights
+from lrnet.schema import add_option_flags, options_from_args
+from lrnet.weights.convert import ConvertWeightsJob, convert_weights
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """The `convert-weights` arguments: SOURCE and OUTPUT."""
-    parser.add_argument("source", help="input .pt (ultralytics YOLOv8, lrnet checkpoint or state dict)")
-    parser.add_argument("output", help="output lrnet checkpoint path")
+    """The `convert-weights` arguments: one per `ConvertWeightsJob` field (SOURCE and OUTPUT)."""
+    add_option_flags(parser, ConvertWeightsJob)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Convert and print the transfer report."""
-
-    path, report = convert_weights(args.source, args.output)
+    job = options_from_args(ConvertWeightsJob, args)
+    path, report = convert_weights(job.source, job.output)
     print(report.summary())
     print(f"wrote {path}")
     return 0

@@ -7,12 +7,42 @@ once, and to as soon as it defines `write`.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
-from lrnet.data.registry import get_format, get_writer
+from lrnet.data.registry import format_names, get_format, get_writer, writable_format_names
 from lrnet.data.source import DetectionSource
 from lrnet.errors import DataError, InputFileNotFoundError
 from lrnet.fileio import refuse_overwriting_inputs
+from lrnet.schema import Choice, check_options, option
+
+
+@dataclass
+class ConvertJob:
+    """What `lrnet data convert` was asked to do: `convert(fmt_in, fmt_out, src, dst, split)`. The
+    formats are checked against the registry when the job is made, so a format registered later (a
+    plug-in, a test) is accepted."""
+
+    fmt_in: str = option(
+        help="input format (`lrnet data formats` lists them)",
+        rule=Choice(format_names),
+        flag="--from",
+        metavar="FORMAT",
+    )
+    fmt_out: str = option(
+        help="output format (one with a writer)",
+        rule=Choice(writable_format_names),
+        flag="--to",
+        metavar="FORMAT",
+    )
+    src: str = option(
+        help="input file or folder of the input format (see `lrnet data formats`)", positional=True
+    )
+    dst: str = option(help="output folder (or .json file for COCO output)", positional=True)
+    split: str = option("train", help="split name (VOC set, YOLO YAML key, output folder name)")
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 def read_split(fmt: str, src: str | Path, split: str = "train") -> DetectionSource:

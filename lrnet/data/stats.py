@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lrnet.data.formats import load_dataset_source
 from lrnet.fileio import save_figure_atomic
+from lrnet.schema import check_options, option
 
 # AI-TOD size bins of sqrt(w*h) in original pixels.
 SIZE_BINS = [
@@ -62,6 +64,22 @@ def format_stats(stats: dict) -> str:
         label = f"{name} [{lo},{'inf' if hi == np.inf else int(hi)})"
         lines.append(f"{label:<20}{count:>10}{100 * count / total:>8.1f}%")
     return "\n".join(lines)
+
+
+@dataclass
+class StatsJob:
+    """What `lrnet data stats` was asked to do: `dataset_stats(data, split)`, plotted to `out`."""
+
+    data: str = option(help="data YAML, COCO JSON or data folder", positional=True)
+    split: str = option("train", help="split to count")
+    out: str | None = option(None, help="PNG plot path; not given: runs/stats/<data stem>_<split>.png")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def plot_path(self) -> Path:
+        """`out`, or `default_plot_path(data, split)` when it was not given."""
+        return Path(self.out) if self.out else default_plot_path(self.data, self.split)
 
 
 def default_plot_path(data: str | Path, split: str) -> Path:

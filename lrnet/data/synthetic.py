@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -24,7 +24,7 @@ import numpy as np
 from lrnet.data.coco import write_coco
 from lrnet.data.source import DetectionRecord, DetectionSource
 from lrnet.errors import ConfigError
-from lrnet.schema import Range, Rule, check_rules
+from lrnet.schema import Range, check_options, option
 
 CLASS_NAMES = ["vehicle", "truck", "ship", "plane", "person", "storage-tank", "van", "boat"]
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
@@ -353,14 +353,25 @@ def _write_one(job):
     return index, boxes, cls
 
 
-# Ranges of `generate_synthetic`'s numeric options (lrnet.schema); `classes` is checked against CLASS_NAMES.
-SYNTH_RULES: dict[str, Rule] = {
-    "train": Range(0, 1_000_000),
-    "val": Range(0, 1_000_000),
-    "imgsz": Range(32, 16_384),
-    "seed": Range(0, 2**63 - 1),
-    "workers": Range(0, 256),
-}
+@dataclass
+class SynthJob:
+    """What `lrnet data synth` was asked to do: the options of `generate_synthetic`, one field each."""
+
+    out: str = option(help="output folder")
+    train: int = option(200, help="training images", rule=Range(0, 1_000_000))
+    val: int = option(50, help="validation images", rule=Range(0, 1_000_000))
+    imgsz: int = option(640, help="image side in pixels", rule=Range(32, 16_384))
+    classes: int = option(
+        6,
+        help="number of classes (the first of " + ", ".join(CLASS_NAMES) + ")",
+        rule=Range(1, len(CLASS_NAMES)),
+    )
+    seed: int = option(0, help="seed of every image (same seed, same bytes)", rule=Range(0, 2**63 - 1))
+    workers: int = option(2, help="generator processes (output does not depend on it)", rule=Range(0, 256))
+    verbose: bool = option(True, help="show progress bars", flag=False)
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 def generate_synthetic(
@@ -373,15 +384,12 @@ def generate_synthetic(
     workers: int = 2,
     verbose: bool = True,
 ) -> Path:
-    """Write a YOLO-format data set (+ `data.yaml`, + `val_coco.json`) under `out`; return the YAML path."""
+    """Write a YOLO-format data set (+ `data.yaml`, + `val_coco.json`) under `out`; return the YAML path.
+    The options are checked against `SynthJob`'s rules before anything is written."""
     import yaml
     from tqdm import tqdm
 
-    check_rules(SimpleNamespace(train=train, val=val, imgsz=imgsz, seed=seed, workers=workers), SYNTH_RULES)
-    if not 1 <= classes <= len(CLASS_NAMES):
-        raise ConfigError(
-            f"classes={classes}: the synthetic set has 1..{len(CLASS_NAMES)} classes; pick one in that range"
-        )
+    SynthJob(str(out), train=train, val=val, imgsz=imgsz, classes=classes, seed=seed, workers=workers)
     out = Path(out)
     names = CLASS_NAMES[:classes]
     results: dict[str, list] = {}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,34 +36,38 @@ from lrnet.data.yolo import write_yolo_dataset
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import write_bytes_atomic, write_text_atomic
 from lrnet.ops.slicing import slice_windows
-from lrnet.schema import Range, Rule, check_rules
-
-TILE_RULES: dict[str, Rule] = {
-    "tile": Range(16, 32_768, example=640),
-    "overlap": Range(0, 1, hi_open=True, example=0.2),
-    "scale": Range(0, 16, lo_open=True, example=0.5),
-    "min_visible": Range(0, 1, example=0.5),
-    "keep_empty": Range(0, 1, example=0.1),
-}
+from lrnet.schema import Range, check_options, option
 
 
 @dataclass
 class TileJob:
     """What `lrnet data tile` was asked to do (see the module docstring)."""
 
-    src: str
-    out: str
-    splits: list[str] = field(default_factory=lambda: ["train"])
-    tile: int = 640
-    overlap: float = 0.2
-    scale: float = 1.0
-    min_visible: float = 0.5
-    keep_empty: float = 0.1
-    cut_as_ignore: bool = False
-    verbose: bool = True
+    src: str = option(help="data YAML, data folder, COCO JSON, VisDrone split or VOC root", positional=True)
+    out: str = option(
+        help="output folder (images/, labels/, data.yaml, <split>.json, tiles_<split>.json)", positional=True
+    )
+    splits: list[str] = option(
+        help="split(s) to tile", default_factory=lambda: ["train"], flag="--split", metavar="SPLIT"
+    )
+    tile: int = option(640, help="tile side in pixels (after scale)", rule=Range(16, 32_768, example=640))
+    overlap: float = option(
+        0.2, help="overlap of neighbouring tiles, fraction", rule=Range(0, 1, hi_open=True, example=0.2)
+    )
+    scale: float = option(
+        1.0, help="resize images by this factor before tiling", rule=Range(0, 16, lo_open=True, example=0.5)
+    )
+    min_visible: float = option(
+        0.5, help="keep a cut box when this much of it is inside", rule=Range(0, 1, example=0.5)
+    )
+    keep_empty: float = option(
+        0.1, help="fraction of empty tiles kept as negatives", rule=Range(0, 1, example=0.1)
+    )
+    cut_as_ignore: bool = option(False, help="write dropped cut boxes as ignore regions")
+    verbose: bool = option(True, help="show progress bars", flag=False)
 
     def __post_init__(self) -> None:
-        check_rules(self, TILE_RULES)
+        check_options(self)
         if isinstance(self.tile, float) and not float(self.tile).is_integer():
             raise ConfigError(f"tile={self.tile!r} must be a whole number of pixels, e.g. 640")
         self.tile = int(self.tile)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from lrnet.errors import ConfigError, DataError, InputFileNotFoundError
+from lrnet.schema import Choice, check_options, option
 
 AREA_MAX = 1e10
 
@@ -232,3 +233,22 @@ def coco_metrics(
         per_class[key] = _mean_valid(precision[:, :, k, 0, -1])
     metrics["per_class"] = per_class
     return metrics
+
+
+@dataclass
+class EvalJsonJob:
+    """What `lrnet eval-json GT DT` was asked to do: score a COCO results file made by any tool
+    (`coco_metrics(gt, dt, protocol)`) and print the metrics as a table or one JSON object."""
+
+    gt: str = option(help="COCO ground-truth JSON (images, annotations, categories)", positional=True)
+    dt: str = option(
+        help="COCO results JSON: [{image_id, category_id, bbox [x,y,w,h], score}]", positional=True
+    )
+    protocol: str = option(
+        "aitod", help="metrics protocol (size bins and max detections)", rule=Choice(tuple(PROTOCOLS))
+    )
+    json: bool = option(False, help="print one JSON object instead of a table")
+    per_class: bool = option(False, help="also show per-class AP")
+
+    def __post_init__(self) -> None:
+        check_options(self)

@@ -231,8 +231,8 @@ class AblateOptions:
     `KEY=VALUE` override (`lrnet ablate --set`, `parse_overrides`)."""
 
     table: str = option(
-        help="the ablation table to reproduce", rule=Choice(lambda: tuple(ABLATIONS)), flag=False
-    )  # the command's positional argument
+        help="the ablation table to reproduce", rule=Choice(lambda: tuple(ABLATIONS)), positional=True
+    )
     seeds: str = option("0,1,2", help="comma-separated seeds; every variant is trained once per seed")
     variants: str = option(
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,9 +10,70 @@ from pathlib import Path
 
 import torch
 
-from lrnet.simulation.problem import SimulationConfig, build_problem
+from lrnet.schema import Range, check_options, option
+from lrnet.simulation.problem import QUICK, SimulationConfig, build_problem
 from lrnet.simulation.regression import RegressionResult, regress_all
 from lrnet.simulation.report import format_table, plot_angle_cost, plot_error_curves, write_results
+
+
+@dataclass
+class SimulateJob:
+    """What `lrnet simulate` was asked to do: where to write, and the `SimulationConfig` settings it
+    overrides (None: not given, so the config's default, or `QUICK`'s with `quick`)."""
+
+    out: str = option("runs/simulate", help="output folder (results.json, PNGs)")
+    losses: list[str] | None = option(
+        None,
+        help="box loss specs, e.g. ciou siou* rsiou:focal=none; not given: every registered kind and variant",
+        metavar="SPEC",
+    )
+    iterations: int | None = option(
+        None, help=f"gradient steps; not given: {SimulationConfig.iterations}", rule=Range(1, 1_000_000)
+    )
+    points: int | None = option(
+        None, help=f"anchor centres per target; not given: {SimulationConfig.points}", rule=Range(1, 100_000)
+    )
+    lr: float | None = option(
+        None, help=f"step size; not given: {SimulationConfig.lr}", rule=Range(0, 1_000, lo_open=True)
+    )
+    anchor_floor: float | None = option(
+        None,
+        help=f"px, minimum anchor reference size; not given: {SimulationConfig.anchor_floor:g}",
+        rule=Range(0, 100_000),
+    )
+    iou_goals: list[float] | None = option(
+        None,
+        help="mean IoU levels timed in iterations; not given: "
+        + " ".join(f"{g:g}" for g in SimulationConfig.iou_goals),
+        rule=Range(0, 1, lo_open=True),
+    )
+    seed: int = option(0, help="seed of the anchor layout", rule=Range(0, 2**63 - 1))
+    threads: int = option(
+        1,
+        help="torch CPU threads (1 is fastest for these small tensors; 0: torch's default)",
+        rule=Range(0, 1024),
+    )
+    quick: bool = option(
+        False,
+        help="a tiny run for smoke tests: "
+        + ", ".join(f"{k}={v}" for k, v in QUICK.items())
+        + " unless given",
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def config(self) -> SimulationConfig:
+        """The `SimulationConfig` of this job: its defaults, `QUICK` with `quick`, then the given values."""
+        overrides: dict[str, object] = dict(QUICK) if self.quick else {}
+        for name in ("iterations", "points", "lr", "anchor_floor"):
+            if getattr(self, name) is not None:
+                overrides[name] = getattr(self, name)
+        if self.iou_goals:
+            overrides["iou_goals"] = tuple(self.iou_goals)
+        if self.losses:
+            overrides["losses"] = tuple(self.losses)
+        return dataclasses.replace(SimulationConfig(seed=self.seed), **overrides)
 
 
 @dataclass

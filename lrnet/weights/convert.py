@@ -8,12 +8,14 @@ tensor must transfer, so the output is the same network, loadable with `weights_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
 from lrnet.errors import CheckpointError, LrnetError
 from lrnet.nn import build_model
+from lrnet.schema import check_options, option
 from lrnet.weights.checkpoint import save_checkpoint
 from lrnet.weights.transfer import (
     SourceWeights,
@@ -23,6 +25,19 @@ from lrnet.weights.transfer import (
 )
 
 STEM_WIDTH_SCALE = {16: "n", 32: "s", 48: "m"}  # output channels of layer 0 -> model scale
+
+
+@dataclass
+class ConvertWeightsJob:
+    """What `lrnet convert-weights SOURCE OUTPUT` was asked to do (`convert_weights(source, output)`)."""
+
+    source: str = option(
+        help="input .pt (ultralytics YOLOv8, lrnet checkpoint or state dict)", positional=True
+    )
+    output: str = option(help="output lrnet checkpoint path", positional=True)
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
 def model_for_source(source: SourceWeights) -> nn.Module:

@@ -64,3 +64,23 @@ def test_cli_synth_stats_convert(tmp_path, capsys):
     mine = json.loads((tmp_path / "v.json").read_text())
     ref = json.loads((out / "val_coco.json").read_text())
     assert [a["bbox"] for a in mine["annotations"]] == [a["bbox"] for a in ref["annotations"]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--from", "nope", "--to", "coco"], "fmt_in='nope' is not allowed; use one of coco,"),
+        (["--from", "coco", "--to", "visdrone"], "fmt_out='visdrone' is not allowed; use one of "),
+    ],
+)
+def test_cli_convert_refuses_unknown_and_unwritable_formats(argv, message, tmp_path, capsys):
+    assert main(["data", "convert", *argv, str(tmp_path / "in.json"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lrnet data: error: {message}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_stats_flags_before_data(tmp_path, capsys, synth_small):
+    png = tmp_path / "plot.png"
+    assert main(["data", "stats", "--split", "val", "--out", str(png), str(synth_small)]) == 0
+    assert "images: 4" in capsys.readouterr().out and png.stat().st_size > 1000

@@ -1,11 +1,16 @@
+import dataclasses
+import inspect
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
 from lrnet.data import dataset_stats, generate_synthetic, read_coco
-from lrnet.data.synthetic import render_image
+from lrnet.data.synthetic import SynthJob, render_image
+from lrnet.errors import ConfigError
 
 
 def _files(root):
@@ -51,3 +56,27 @@ def test_size_distribution_is_aitod_like():
     assert 10 <= s.mean() <= 16, s.mean()
     assert (s < 32).mean() >= 0.8 and (s >= 32).mean() >= 0.01 and (s < 8).mean() >= 0.1
     assert len(np.unique(np.concatenate(classes))) == 6
+
+
+def test_synth_job_declares_the_options_of_generate_synthetic():
+    """`SynthJob` (the `lrnet data synth` flags) and `generate_synthetic` share names and defaults."""
+    params = inspect.signature(generate_synthetic).parameters
+    fields = {f.name: f.default for f in dataclasses.fields(SynthJob)}
+    assert list(fields) == list(params)
+    assert all(params[name].default == default for name, default in fields.items() if name != "out")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"classes": 99}, "classes=99 is out of range; use [1, 8]"),
+        ({"classes": 0}, "classes=0 is out of range"),
+        ({"imgsz": 16}, "imgsz=16 is out of range; use [32, 16384]"),
+        ({"train": -1}, "train=-1 is out of range"),
+        ({"workers": 1000}, "workers=1000 is out of range"),
+    ],
+)
+def test_bad_synth_options_are_refused_before_anything_is_written(tmp_path, kwargs, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        generate_synthetic(tmp_path / "s", **{"train": 1, "val": 1, "imgsz": 64, "verbose": False, **kwargs})
+    assert not (tmp_path / "s").exists()

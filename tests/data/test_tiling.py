@@ -184,6 +184,20 @@ def test_cli_bad_value_is_one_line_exit_2(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "overlap=1.5" in r.stderr
 
 
+def test_cli_flags_make_the_tile_job(monkeypatch):
+    """`lrnet data tile`'s arguments are `TileJob`'s fields (`--split` fills `splits`); a bare
+    `--cut-as-ignore` before SRC leaves SRC and OUT positional."""
+    from lrnet.cli import main
+
+    jobs = []
+    monkeypatch.setattr("lrnet.commands.data.tile_dataset", lambda job: jobs.append(job) or {})
+    argv = ["data", "tile", "--cut-as-ignore", "src", "out", "--split", "train", "val", "--overlap", "0.5"]
+    assert main(argv) == 0
+    assert jobs == [TileJob("src", "out", splits=["train", "val"], overlap=0.5, cut_as_ignore=True)]
+    assert main(["data", "tile", "src", "out", "--tile", "320"]) == 0
+    assert jobs[-1] == TileJob("src", "out", tile=320)
+
+
 @needs_data
 def test_tiled_set_trains_with_lrnet_train(tmp_path):
     from lrnet.training.trainer import train

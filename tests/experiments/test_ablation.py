@@ -236,6 +236,32 @@ def test_cli_flags_and_set_overrides_reach_the_runner(monkeypatch, tmp_path):
     }  # fmt: skip
 
 
+def test_cli_table_after_a_bare_boolean_flag(monkeypatch, tmp_path, capsys):
+    """TABLE is a positional option (`AblateOptions.table`); a bare `--report-only` before it does not
+    swallow it, and `--report-only false` still reads the boolean."""
+    from lrnet.cli import main
+
+    seen = {}
+
+    def fake_run(table, **kw):
+        seen.update(kw, table=table)
+        (tmp_path / "r.md").write_text("table")
+        return [], tmp_path / "r.md"
+
+    monkeypatch.setattr("lrnet.commands.ablate.run_ablation", fake_run)
+    assert main(["ablate", "--report-only", "components", "--project", str(tmp_path), "--epochs", "3"]) == 0
+    assert seen["table"] == "components" and seen["report_only"] is True and seen["epochs"] == 3
+    assert main(["ablate", "--report-only", "false", "focal", "--project", str(tmp_path)]) == 0
+    assert seen["table"] == "focal" and seen["report_only"] is False
+    assert main(["ablate", "focal", "--report-only", "--project", str(tmp_path)]) == 0
+    assert seen["table"] == "focal" and seen["report_only"] is True
+    capsys.readouterr()
+    assert main(["ablate", "--report-only", "table9", "--project", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(
+        "lrnet ablate: error: table='table9' is not allowed; use one of"
+    )
+
+
 def test_paired_deltas_by_hand():
     from lrnet.experiments.ablation import RunSummary, VariantResult, format_paired_deltas
 

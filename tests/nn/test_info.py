@@ -51,3 +51,20 @@ def test_cli_info_table_list_and_errors(capsys):
     assert "unknown model" in capsys.readouterr().err
     assert main(["info", "yolov8n", "--imgsz", "100"]) == 2
     torch.manual_seed(0)
+
+
+def test_cli_info_options_in_any_order_and_checked(capsys):
+    """The `info` arguments come from `InfoOptions`: a bare `--json` before MODEL leaves MODEL alone,
+    and `--nc`/`--imgsz` are checked by their fields' rules before any model is built."""
+    assert main(["info", "--json", "yolov8n", "--imgsz", "320"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 3_157_200
+    assert main(["info", "--list", "true"]) == 0
+    assert capsys.readouterr().out.split() == shipped_model_names()
+    for flag, value, allowed in (("--nc", "0", "[1, 100000]"), ("--imgsz", "-32", "[1, 32768]")):
+        assert main(["info", "yolov8n", flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err == f"lrnet info: error: {flag[2:]}={value} is out of range; use {allowed}\n"
+    assert main(["info"]) == 2
+    assert capsys.readouterr().err == (
+        "lrnet info: error: info needs a model: a shipped name, a model YAML or a checkpoint (or list=True)\n"
+    )

@@ -119,9 +119,15 @@ CASES: dict[str, tuple[list[str], str]] = {
         "epochs=0 is out of range",
     ),
     "ablate-seeds": (["ablate", "focal", "--project", "{tmp}/a", "--seeds", "x"], "seeds='x'"),
-    # data
+    # data: every action's flags generated from its options dataclass (SynthJob, ConvertJob, TileJob)
     "synth-train": (["data", "synth", "--out", "{tmp}/s", "--train", "-2"], "train=-2 is out of range"),
     "synth-imgsz": (["data", "synth", "--out", "{tmp}/s", "--imgsz", "0"], "imgsz=0 is out of range"),
+    "synth-classes": (["data", "synth", "--out", "{tmp}/s", "--classes", "9"], "classes=9 is out of range"),
+    "convert-to": (
+        ["data", "convert", "--from", "coco", "--to", "visdrone", "{nan}", "{tmp}/c"],
+        "fmt_out='visdrone' is not allowed",
+    ),
+    "tile-keep-empty": (["data", "tile", "{data}", "{tmp}/t", "--keep-empty", "2"], "keep_empty=2.0 is out"),
     "stats-split": (["data", "stats", "{data}", "--split", "bogus"], "no 'bogus' split"),
     "stats-bomb": (["data", "stats", "{bomb}"], "alias bomb"),
     "stats-nan-json": (["data", "stats", "{nan}"], "malformed COCO entry"),
@@ -129,6 +135,11 @@ CASES: dict[str, tuple[list[str], str]] = {
         ["data", "convert", "--from", "coco", "--to", "coco", "{nan}", "{nan}"],
         "destroy",
     ),
+    # simulate, eval-json, info: SimulateJob, EvalJsonJob, InfoOptions
+    "simulate-iterations": (["simulate", "--out", "{tmp}/sim", "--iterations", "0"], "iterations=0 is out"),
+    "simulate-iou-goals": (["simulate", "--out", "{tmp}/sim", "--iou-goals", "1.5"], "iou_goals=1.5 is out"),
+    "eval-json-protocol": (["eval-json", "{nan}", "{nan}", "--protocol", "voc"], "protocol='voc' is not"),
+    "info-nc": (["info", "yolov8n", "--nc", "0"], "nc=0 is out of range"),
     # info: a checkpoint is described (tests/nn/test_info_checkpoint.py); model options do not apply to it
     "info-pt-nc": (["info", "{w}", "--nc", "3"], "applies to a model config, not to the checkpoint"),
     "info-folder": (["info", "{tmp}"], "is a folder, not a checkpoint file"),

@@ -62,8 +62,8 @@ def tiny_ir(folder: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
-    from lrnet.runtime.backends.metadata import build_metadata
     from lrnet.jobs.export import onnx_to_openvino
+    from lrnet.runtime.backends.metadata import build_metadata
 
     shape = [1, 3, 32, 32]
     graph = helper.make_graph(

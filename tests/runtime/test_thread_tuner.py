@@ -172,7 +172,10 @@ def test_adapt_threads_takes_only_a_boolean(tmp_path, capsys):
         TrainConfig(adapt_threads="sometimes")
     assert TrainConfig(adapt_threads="yes").adapt_threads is True
     with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
-        main(["train", "--adapt-threads", "sometimes", "--project", str(tmp_path)])
+        main(["train", "--adapt-threads=sometimes", "--project", str(tmp_path)])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "adapt_threads='sometimes' is not a boolean" in err
+    with pytest.raises(SystemExit) as exit_info:  # a bare flag is true; the word is then left over
+        main(["train", "--adapt-threads", "sometimes", "--project", str(tmp_path)])
+    assert exit_info.value.code == 2 and "unrecognized arguments: sometimes" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # refused before any run folder
