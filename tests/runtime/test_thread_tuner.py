@@ -132,6 +132,7 @@ def test_training_with_adaptive_threads(tmp_path, monkeypatch, capsys):
     measured fastest (1 thread, by the fake clock) and reports."""
     from lrnet.training.trainer import train
 
+    monkeypatch.chdir(tmp_path)  # the synthetic set is generated under ./runs/data
     monkeypatch.setattr("lrnet.training.trainer.time", ThreadClock())
     seen = []
     real = torch.set_num_threads
