@@ -17,12 +17,12 @@ from lrnet.data import build_dataloader
 from lrnet.data.dataset import DetectionDataset
 from lrnet.data.formats import load_dataset_source
 from lrnet.errors import DataError
-from lrnet.eval.coco_metrics import METRIC_NAMES, PROTOCOLS, default_max_det
+from lrnet.eval.coco_metrics import METRIC_NAMES, PROTOCOLS
 from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
 from lrnet.fileio import write_text_atomic
 from lrnet.nn import build_model
 from lrnet.nn.summary import model_info
-from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_inference_model
+from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_inference_model, merged_limit
 from lrnet.runtime.run_dir import RunFolderOptions
 from lrnet.runtime.sliced_eval import evaluate_sliced
 from lrnet.runtime.validator import evaluate
@@ -84,7 +84,7 @@ def _run_sliced(job: ValJob, model: Any, names: list[str] | None, imgsz: int) ->
     result["slicing"] = {
         **dataclasses.asdict(cfg),
         "merge_metric": cfg.resolved_metric(job.nms_metric),
-        "merged_max_det": cfg.merged_max_det or default_max_det(job.protocol),
+        "merged_max_det": merged_limit(cfg, job.protocol),
         "max_det_per_tile": job.val_max_det,
         "tiles": result["tiles"],
         "seconds_per_image": result["seconds_per_image"],

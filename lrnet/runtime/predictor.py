@@ -76,6 +76,11 @@ def inference_imgsz(model: Any, weights: str | Path, imgsz: int | None, default:
     return check_imgsz(size, int(model.stride.max()))
 
 
+def merged_limit(cfg: SliceConfig, protocol: str = "aitod") -> int:
+    """Detections a merged, sliced image keeps: `cfg.merged_max_det`, else the protocol's default."""
+    return cfg.merged_max_det or default_max_det(protocol)
+
+
 class Predictor:
     """Detections of BGR images (`predict_image`, `predict_batch`) or of large images tile by tile.
 
@@ -172,7 +177,7 @@ class Predictor:
         merged = merge_tiles(
             per_tile, windows, (h, w), full, cfg.edge_margin, iou=cfg.merge_threshold,
             match=cfg.resolved_metric(self.nms_metric), postprocess=cfg.merge,
-            class_agnostic=cfg.merge_agnostic, max_det=cfg.merged_max_det or default_max_det(protocol),
+            class_agnostic=cfg.merge_agnostic, max_det=merged_limit(cfg, protocol),
         )  # fmt: skip
         self.times["postprocess"] += time.perf_counter() - t0
         return merged
