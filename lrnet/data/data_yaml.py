@@ -9,6 +9,9 @@ the format (its `split_entry`, `entry_keys`, `required_keys` and `optional_keys`
 - `coco`: `{images: DIR, annotations: FILE.json}` or just the JSON path;
 - `visdrone`: a VisDrone split folder (`images/` + `annotations/`);
 - `voc`: a VOC root (split list `ImageSets/Main/<split>.txt`) or `{root: DIR, set: NAME}`.
+Any format also reads `ignore_classes` (a list of class names): boxes of those classes become
+ignore regions (neither targets nor false positives) and the classes leave `names`; HIT-UAV's
+`DontCare` is the case in point.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lrnet.data.registry import DataFormat, YamlSplit, format_names, get_format
-from lrnet.data.source import DetectionSource
+from lrnet.data.source import DetectionSource, classes_as_ignore_regions
 from lrnet.errors import DataError, InputFileNotFoundError
 from lrnet.fileio import load_yaml
 
@@ -100,5 +103,7 @@ def read_yaml_split(path: str | Path, split: str, verbose: bool = True) -> Detec
     _check_keys(fmt, cfg, split, path)
     spec = YamlSplit(path, cfg["root"], split, cfg[split], names_from_yaml(cfg, path), cfg, verbose)
     source = fmt.read_split(spec)
+    if cfg.get("ignore_classes") is not None:
+        source = classes_as_ignore_regions(source, cfg["ignore_classes"], path)
     source.root = str(cfg["root"])
     return source

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,3 +132,40 @@ def dedupe_regions(boxes: np.ndarray) -> np.ndarray:
         return boxes
     _, first = np.unique(boxes, axis=0, return_index=True)
     return boxes[np.sort(first)]
+
+
+def classes_as_ignore_regions(
+    source: DetectionSource, ignored: Sequence[str], origin: str | Path
+) -> DetectionSource:
+    """Turn the boxes of the classes named in `ignored` into ignore regions and drop those classes.
+
+    Data sets mark "don't care" areas with a class of their own (HIT-UAV's `DontCare`); as targets
+    they would teach the model a class nobody wants, as background they would punish detections
+    of real objects inside them. The remaining classes keep their order, re-indexed from 0.
+    `origin` (the data YAML) is named in errors.
+    """
+    if isinstance(ignored, str):
+        ignored = [ignored]
+    if not isinstance(ignored, (list, tuple)) or not all(isinstance(n, str) for n in ignored):
+        raise DataError(f"{origin}: 'ignore_classes' must be a list of class names, got {ignored!r}")
+    unknown = sorted(set(ignored) - set(source.names))
+    if unknown:
+        raise DataError(
+            f"{origin}: 'ignore_classes' names {unknown}, which are not classes of this data set "
+            f"(its classes: {source.names}); list class names from 'names'"
+        )
+    if not ignored:
+        return source
+    drop = np.array([n in ignored for n in source.names], dtype=bool)
+    if drop.all():
+        raise DataError(f"{origin}: 'ignore_classes' lists every class; keep at least one class to detect")
+    new_index = np.cumsum(~drop) - 1
+    for r in source.records:
+        hit = drop[r.cls] if len(r.cls) else np.zeros(0, dtype=bool)
+        if hit.any():
+            r.ignore = dedupe_regions(np.concatenate([r.ignore, r.boxes[hit]]))
+        r.boxes = r.boxes[~hit]
+        r.cls = new_index[r.cls[~hit]].astype(np.int64)
+    source.names = [n for n, d in zip(source.names, drop) if not d]
+    source.category_ids = [c for c, d in zip(source.category_ids, drop) if not d]
+    return source
