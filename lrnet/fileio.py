@@ -81,12 +81,34 @@ def _raise_os_error(err: OSError, path: Path) -> None:
     raise RunError(f"cannot write {path}: {err.strerror or err}") from err
 
 
+# A write that fails for want of space: a writer may wrap it (torch.save turns it into "unexpected pos").
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_error(exc: BaseException) -> OSError | None:
+    """The `ENOSPC`/`EDQUOT` OSError that `exc` is or was raised while handling (its `__cause__` /
+    `__context__` chain), else None.
+
+    A writer that catches the OSError of a full disk and raises its own error (torch.save's zip
+    writer reports "unexpected pos" once a write into the file object failed) still means "disk full".
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed over `path`.
 
     For writers that take a file name (onnx.save, cv2.imwrite, savefig). On any error the temporary
-    file is removed and `path` is left as it was. `write_point_hook` observes the steps.
+    file is removed and `path` is left as it was: an OSError, or any error raised while handling the
+    OSError of a full disk (`disk_full_error`), becomes a one-line `RunError` naming `path` and the fix.
+    `write_point_hook` observes the steps.
     """
     path = Path(path)
     try:
@@ -108,8 +130,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except OSError as err:
         tmp.unlink(missing_ok=True)
         _raise_os_error(err, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        full = disk_full_error(exc) if isinstance(exc, Exception) else None
+        if full is not None:
+            _raise_os_error(full, path)
         raise
 
 

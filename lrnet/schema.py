@@ -133,14 +133,32 @@ def option_fields(cls_or_obj: Any) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls_or_obj) if "help" in f.metadata]
 
 
+def whole_number(name: str, value: Any) -> Any:
+    """`value` for a whole-number option: a float with no fractional part (10.0, as YAML and JSON
+    write it) becomes the int 10; 10.5 raises `ConfigError` naming the option; anything else is
+    returned as it is for the option's rule to judge."""
+    if isinstance(value, float) and math.isfinite(value):
+        if not value.is_integer():
+            raise ConfigError(f"{name}={value!r} is not a whole number; use e.g. {name}={math.floor(value)}")
+        return int(value)
+    return value
+
+
 def check_options(obj: Any) -> None:
     """Check every option of `obj` against its field's rule (None = not set, skipped; a list's rule
-    applies to each item); booleans given as text ("no", "false") are converted, never read as truthy."""
+    applies to each item); booleans given as text ("no", "false") are converted, never read as truthy,
+    and whole floats given to an int option (`epochs: 10.0`) become ints (`whole_number`)."""
     for f in option_fields(obj):
         value = getattr(obj, f.name)
         kind = _field_type(type(obj), f.name)
         if kind is bool and value is not None and not isinstance(value, bool):
             value = parse_bool(value, f.name)
+            setattr(obj, f.name, value)
+        elif kind is int and value is not None:
+            value = whole_number(f.name, value)
+            setattr(obj, f.name, value)
+        elif typing.get_origin(kind) is list and typing.get_args(kind) == (int,) and isinstance(value, list):
+            value = [whole_number(f.name, v) for v in value]
             setattr(obj, f.name, value)
         rule = f.metadata.get("rule")
         if rule is None or value is None:
@@ -176,8 +194,15 @@ def parse_option_value(cls: type, name: str, text: str) -> Any:
     if typing.get_origin(kind) is list:
         kind = typing.get_args(kind)[0]
     try:
+        if kind is int and isinstance(text, str) and not text.strip().lstrip("+-").isdigit():
+            value = whole_number(name, float(text))  # "10.0" as 10 (as a YAML file's 10.0), "10.5" refused
+            if not isinstance(value, int):
+                raise ValueError(text)  # inf, nan
+            return value
         return kind(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
         example = known[name].default
         hint = f"; e.g. {name}={example!r}" if example not in (None, dataclasses.MISSING) else ""
         raise ConfigError(f"{name}={text!r} is not a valid {kind.__name__}{hint}") from None

@@ -16,7 +16,7 @@ from lrnet.data.reading import ImageLabels
 from lrnet.data.registry import DataFormat, YamlSplit, register_format
 from lrnet.data.source import DetectionSource, SkipCounter
 from lrnet.errors import DataError, InputFileNotFoundError
-from lrnet.fileio import write_text_atomic
+from lrnet.fileio import shorten, write_text_atomic
 
 
 def _resolve_image(file_name: str, images_dir: Path) -> str:
@@ -27,6 +27,22 @@ def _resolve_image(file_name: str, images_dir: Path) -> str:
     if not candidate.exists() and (images_dir / p.name).exists():
         candidate = images_dir / p.name
     return str(candidate)
+
+
+def bbox_values(raw: object) -> list[float] | None:
+    """A COCO `bbox` as four floats [x, y, w, h], or None when it is not a list of four numbers
+    (a string, None, three values, "abc", true); nan/inf pass here and are dropped by the clip."""
+    if not isinstance(raw, (list, tuple)) or len(raw) != 4:
+        return None
+    out = []
+    for v in raw:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            return None
+        try:
+            out.append(float(v))
+        except ValueError:
+            return None
+    return out
 
 
 def read_coco(json_path: str | Path, images_dir: str | Path | None = None) -> DetectionSource:
@@ -72,9 +88,14 @@ def _read_coco_data(data: dict, json_path: Path, images_dir: Path | None) -> Det
         labels = ImageLabels(int(im["width"]), int(im["height"]), f"{json_path} (image {iid})", counter)
         for ann in per_image[iid]:
             where = f"{json_path} (annotation {ann.get('id')})"
-            x, y, w, h = (float(v) for v in ann["bbox"])
-            if w <= 0 or h <= 0:
-                labels.drop("zero size", where=where)
+            xywh = bbox_values(ann.get("bbox"))
+            if xywh is None:
+                raw = f"{shorten(repr(ann['bbox']), 60)} is not [x, y, w, h]" if "bbox" in ann else "no bbox"
+                labels.drop("bad bbox", raw, where)
+                continue
+            x, y, w, h = xywh
+            if w <= 0 or h <= 0:  # nan compares False: it is dropped by the clip below
+                labels.drop("zero size", f"width {w:g}, height {h:g}", where)
                 continue
             xyxy = labels.clip([x, y, x + w, y + h], "outside the image", where)
             if xyxy is None:

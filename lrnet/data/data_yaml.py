@@ -21,7 +21,7 @@ from pathlib import Path
 from lrnet.data.registry import DataFormat, YamlSplit, format_names, get_format
 from lrnet.data.source import DetectionSource, classes_as_ignore_regions
 from lrnet.errors import DataError, InputFileNotFoundError
-from lrnet.fileio import load_yaml
+from lrnet.fileio import load_yaml, shorten
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SPLIT_KEYS = ("train", "val", "test")
@@ -55,6 +55,11 @@ def read_data_yaml(path: str | Path) -> dict:
     cfg = load_yaml(path, error=DataError) or {}
     if not isinstance(cfg, dict):
         raise DataError(f"{path}: a data YAML must be a mapping of keys (path, train, val, names, ...)")
+    if not isinstance(cfg.get("path") or ".", str):
+        raise DataError(
+            f"{path}: 'path: {shorten(cfg['path'], 80)}' is {_kind(cfg['path'])}, not a folder; give the "
+            "data set's root folder (quote a folder name YAML reads as a number: path: '2017')"
+        )
     root = Path(cfg.get("path") or ".")
     if not root.is_absolute():
         root = (path.parent / root).resolve()
@@ -67,12 +72,39 @@ def read_data_yaml(path: str | Path) -> dict:
     return cfg
 
 
+def _kind(value: object) -> str:
+    """What a YAML value that should have been a path is, in words ("a number", "a boolean", ...)."""
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "an empty list", str: "blank"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def check_split_entry(entry: object, split: str, path: Path, fmt: DataFormat) -> None:
+    """Refuse a split entry that is neither text, a list of texts nor a mapping (`train: 5`, `val: true`,
+    `train: [images/a, 3]`) with a `DataError` naming the YAML and the key, before any reader turns it
+    into a path."""
+    items = entry if isinstance(entry, (list, tuple)) else [entry]
+    if isinstance(entry, dict) or (items and all(isinstance(i, str) and i.strip() for i in items)):
+        return
+    bad = next((i for i in items if not (isinstance(i, str) and i.strip())), entry)
+    kind = _kind(bad)
+    if bad is entry:
+        what = f"'{split}: {shorten(entry, 80)}' is {kind}"
+    else:
+        what = f"'{split}' lists {shorten(repr(bad), 40)}, {kind}"
+    quote = f" (quote a folder name YAML reads as a number: '{bad}')" if kind == "a number" else ""
+    raise DataError(
+        f"{path}: {what}, not a path{quote}; a 'format: {fmt.name}' split entry is "
+        f"{fmt.split_entry or 'one path'}"
+    )
+
+
 def _check_keys(fmt: DataFormat, cfg: dict, split: str, path: Path) -> None:
-    """Refuse a YAML that lacks a key the format needs, or a mapping entry the format cannot read."""
+    """Refuse a YAML that lacks a key the format needs, or a split entry the format cannot read."""
     for key in fmt.required_keys:
         if cfg.get(key) in (None, "", [], {}):
             raise DataError(f"{path}: 'format: {fmt.name}' needs '{key}'; add it to the YAML")
     entry = cfg[split]
+    check_split_entry(entry, split, path, fmt)
     if isinstance(entry, dict):
         unknown = sorted(str(k) for k in entry if k not in fmt.entry_keys)
         if unknown:

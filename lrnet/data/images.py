@@ -3,10 +3,12 @@
 Every reader, the predictor's source listing and the data YAML's folder expansion use
 `IMAGE_SUFFIXES`, so a suffix added here is accepted everywhere at once.
 
-Every image lrnet decodes goes through `decode_image` (or was indexed by `read_image_size`): only
-regular files are opened (a FIFO would block forever, a device never ends), and the size written in
-the header is checked against a pixel limit before any pixel is decoded, so a small file that
-claims 40000 x 40000 pixels is refused instead of taking gigabytes.
+Every image lrnet decodes goes through `decode_image` (and every size it indexes through
+`read_image_size`); both pass `image_header` first: only regular files are opened (a FIFO would
+block forever, a device never ends), and the size written in the file's own header (never a size
+an annotation file claims) is checked against the pixel limit, at the image's size and after the
+requested rescaling, before any pixel is decoded or resized. So a small file that claims
+40000 x 40000 pixels, or a 4000 px image scaled by 16, is refused instead of taking gigabytes.
 """
 
 from __future__ import annotations
@@ -95,31 +97,80 @@ def _header_size(path: Path) -> tuple[int, int, str]:
     raise DataError("not an image Pillow can identify (wrong suffix, text or a truncated file?)")
 
 
-def check_pixels(path: str | Path, width: int, height: int, max_pixels: int | None = None) -> None:
-    """Raise `DataError` naming the file when width x height is above the pixel limit."""
+def check_pixels(
+    path: str | Path, width: int, height: int, max_pixels: int | None = None, scale: float = 1.0
+) -> None:
+    """Raise `DataError` naming the file when width x height, or its size after `scale`, is above the
+    pixel limit (`scaled_size` gives the size a resize by `scale` allocates)."""
     limit = max_image_pixels(max_pixels)
     if width * height > limit:
         raise DataError(
             f"{path}: {width} x {height} = {width * height / 1e6:,.0f} Mpx is above the "
             f"{limit / 1e6:,.0f} Mpx limit per image; tile it first or raise {MAX_PIXELS_ENV}"
         )
+    sw, sh = scaled_size(width, height, scale)
+    if sw * sh > limit:
+        raise DataError(
+            f"{path}: {width} x {height} scaled by {scale:g} is {sw} x {sh} = {sw * sh / 1e6:,.0f} Mpx, "
+            f"above the {limit / 1e6:,.0f} Mpx limit per image; use a smaller scale or raise {MAX_PIXELS_ENV}"
+        )
 
 
-def decode_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
-    """BGR uint8 image of a regular file whose header size is within the pixel limit.
+def scaled_size(width: int, height: int, scale: float = 1.0) -> tuple[int, int]:
+    """(width, height) of an image resized by `scale`: each side rounded, at least 1 pixel."""
+    if scale == 1.0:
+        return int(width), int(height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
-    Raises `FileNotFoundError` (missing file, broken symlink) or `DataError` naming the file
-    (not a regular file, empty, not an image, too many pixels, undecodable).
+
+def _unreadable(path: Path, err: OSError) -> DataError:
+    """`DataError` naming the file for an OSError other than "not found" (permission denied, I/O error)."""
+    reason = "permission denied" if isinstance(err, PermissionError) else (err.strerror or str(err))
+    return DataError(f"{path}: cannot read the file ({reason}); check its permissions or copy it again")
+
+
+def image_header(path: str | Path, max_pixels: int | None = None, scale: float = 1.0) -> tuple[int, int, str]:
+    """(width, height, format) of a regular image file from its header alone, checked against the pixel
+    limit at its own size and after `scale` (`check_pixels`); nothing is decoded.
+
+    The one gate before any pixel is allocated: `decode_image` and `read_image_size` go through it.
+    A missing file or broken symlink raises `FileNotFoundError`; everything else that makes the file
+    unusable (not a regular file, empty, unreadable, not an image, too many pixels) is a `DataError`
+    naming it, so readers skip and count it.
+    """
+    path = Path(path)
+    try:
+        check_regular_file(path)
+        width, height, fmt = _header_size(path)
+    except (FileNotFoundError, DataError):
+        raise
+    except OSError as err:  # permission denied, I/O error: the file cannot be used, it is not missing
+        raise _unreadable(path, err) from err
+    except Exception as exc:  # Pillow's plug-ins raise several types for corrupt headers
+        raise DataError(f"unreadable image ({exc.__class__.__name__}: {exc})") from exc
+    if width < 1 or height < 1:
+        raise DataError(f"image has size {width}x{height}")
+    check_pixels(path, width, height, max_pixels, scale)
+    return width, height, fmt
+
+
+def decode_image(path: str | Path, max_pixels: int | None = None, scale: float = 1.0) -> np.ndarray:
+    """BGR uint8 image of a regular file, resized by `scale`, when its header size and its size after
+    `scale` are within the pixel limit (checked by `image_header` before OpenCV allocates anything).
+
+    Every image lrnet decodes comes from here. Raises `FileNotFoundError` (missing file, broken
+    symlink) or `DataError` naming the file (not a regular file, empty, unreadable, not an image, too
+    many pixels, undecodable). Down-scaling averages pixels (INTER_AREA), up-scaling interpolates.
     """
     import cv2
 
     path = Path(path)
-    check_regular_file(path)
     try:
-        width, height, _ = _header_size(path)
+        image_header(path, max_pixels, scale)
     except DataError as exc:
+        if str(exc).startswith(str(path)):
+            raise
         raise DataError(f"{path}: cannot decode image: {exc}") from exc
-    check_pixels(path, width, height, max_pixels)
     try:
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     except cv2.error as exc:
@@ -128,6 +179,11 @@ def decode_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
         ) from exc
     if img is None:
         raise DataError(f"{path}: OpenCV cannot decode it (corrupt or unsupported image)")
+    if scale != 1.0:
+        h0, w0 = img.shape[:2]
+        check_pixels(path, w0, h0, max_pixels, scale)  # the decoded size, should a header have lied
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        img = cv2.resize(img, scaled_size(w0, h0, scale), interpolation=interp)
     return img
 
 
@@ -149,26 +205,17 @@ def read_image_size(path: str | Path, max_pixels: int | None = None) -> tuple[in
     device or socket, or an image above the pixel limit (`max_image_pixels`), raises DataError.
     """
     path = Path(path)
-    check_regular_file(path)
-    try:
-        width, height, fmt = _header_size(path)
-    except FileNotFoundError:
-        raise
-    except DataError:
-        raise
-    except Exception as exc:  # Pillow raises several types for corrupt files
-        raise DataError(f"unreadable image ({exc.__class__.__name__}: {exc})") from exc
-    if width < 1 or height < 1:
-        raise DataError(f"image has size {width}x{height}")
-    check_pixels(path, width, height, max_pixels)
-    if fmt == "JPEG":
-        with open(path, "rb") as f:
-            f.seek(-2, 2)
-            if f.read() != b"\xff\xd9":
-                raise DataError("truncated JPEG (no end-of-image marker)")
-    elif fmt == "PNG":
-        with open(path, "rb") as f:
-            f.seek(-8, 2)
-            if f.read()[:4] != b"IEND":
-                raise DataError("truncated PNG (no IEND chunk)")
+    width, height, fmt = image_header(path, max_pixels)
+    tail = {"JPEG": 2, "PNG": 8}.get(fmt, 0)
+    if tail:
+        try:
+            with open(path, "rb") as f:
+                f.seek(-min(tail, f.seek(0, 2)), 2)
+                end = f.read()
+        except OSError as err:
+            raise _unreadable(path, err) from err
+        if fmt == "JPEG" and end != b"\xff\xd9":
+            raise DataError("truncated JPEG (no end-of-image marker)")
+        if fmt == "PNG" and end[:4] != b"IEND":
+            raise DataError("truncated PNG (no IEND chunk)")
     return int(width), int(height)

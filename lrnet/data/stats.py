@@ -39,6 +39,7 @@ def dataset_stats(data, split: str = "train") -> dict:
         "median_size": float(np.median(sizes)) if len(sizes) else float("nan"),
         "skipped": dict(source.counter.skipped),
         "skipped_files": list(source.counter.first_skipped),
+        "dropped": dict(source.counter.dropped),
     }
 
 
@@ -53,6 +54,9 @@ def format_stats(stats: dict) -> str:
         files = f" ({', '.join(named)}{', ...' if n_skip > len(named) else ''})" if named else ""
         reasons = ", ".join(f"{v} {k}" for k, v in sorted(stats["skipped"].items()))
         lines.append(f"skipped {n_skip} images: {reasons}{files}")
+    if stats.get("dropped"):
+        reasons = ", ".join(f"{v} {k}" for k, v in sorted(stats["dropped"].items()))
+        lines.append(f"dropped {sum(stats['dropped'].values())} boxes: {reasons}")
     lines.append(
         f"object size sqrt(w*h): mean {stats['mean_size']:.1f} px, median {stats['median_size']:.1f} px"
     )

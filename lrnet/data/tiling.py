@@ -1,8 +1,12 @@
 """Dataset tiling: a data set of large images (any readable format) -> a tiled YOLO + COCO data set.
 
 Training on tiles is what makes small objects in huge aerial images learnable (the SAHI paper's
-sliced fine-tuning). Each image is optionally rescaled (`scale`), then cut into `tile` x `tile`
-windows overlapping by `overlap` (`lrnet.ops.slicing.slice_windows`: edge tiles are
+sliced fine-tuning). Each image is decoded by `lrnet.data.images.decode_image` and optionally
+rescaled (`scale`): its size is read from its own header (never from what an annotation file
+claims) and checked against the pixel limit, before and after scaling, before anything is allocated;
+an image over the limit is skipped and counted. It is then cut into `tile` x `tile` windows
+(`tile` >= `lrnet.ops.slicing.MIN_SLICE`, the minimum of sliced predict and val too) overlapping
+by `overlap` (`lrnet.ops.slicing.slice_windows`: edge tiles are
 shifted inside the image, never padded; an image smaller than a tile is one tile). In each tile:
 - a box is clipped to the tile and kept when at least `min_visible` of its area lies inside;
   a box cut more than that is dropped, or written as an ignore region with `cut_as_ignore`;
@@ -31,11 +35,12 @@ from tqdm import tqdm
 
 from lrnet.data.coco import write_coco
 from lrnet.data.formats import load_dataset_source
+from lrnet.data.images import decode_image
 from lrnet.data.source import DetectionRecord, DetectionSource, SkipCounter
 from lrnet.data.yolo import write_yolo_dataset
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import write_bytes_atomic, write_text_atomic
-from lrnet.ops.slicing import slice_windows
+from lrnet.ops.slicing import MAX_SLICE, MIN_SLICE, check_slice_side, slice_windows
 from lrnet.schema import Range, check_options, option
 
 
@@ -50,7 +55,10 @@ class TileJob:
     splits: list[str] = option(
         help="split(s) to tile", default_factory=lambda: ["train"], flag="--split", metavar="SPLIT"
     )
-    tile: int = option(640, help="tile side in pixels (after scale)", rule=Range(16, 32_768, example=640))
+    tile: int = option(
+        640, help=f"tile side in pixels (after scale), at least {MIN_SLICE}",
+        rule=Range(0, MAX_SLICE, lo_open=True, example=640),
+    )  # fmt: skip
     overlap: float = option(
         0.2, help="overlap of neighbouring tiles, fraction", rule=Range(0, 1, hi_open=True, example=0.2)
     )
@@ -67,10 +75,8 @@ class TileJob:
     verbose: bool = option(True, help="show progress bars", flag=False)
 
     def __post_init__(self) -> None:
-        check_options(self)
-        if isinstance(self.tile, float) and not float(self.tile).is_integer():
-            raise ConfigError(f"tile={self.tile!r} must be a whole number of pixels, e.g. 640")
-        self.tile = int(self.tile)
+        check_options(self)  # a whole float (640.0) becomes 640, 640.5 is refused
+        check_slice_side("tile", self.tile)  # the minimum of sliced predict and val too
         if not self.splits:
             raise ConfigError("splits is empty; name at least one split to tile, e.g. ['train']")
 
@@ -145,14 +151,14 @@ def tile_split(job: TileJob, split: str) -> dict[str, Any]:
     counts = {"images": 0, "tiles": 0, "empty_kept": 0, "empty_dropped": 0, "boxes": 0, "cut_dropped": 0}
     used_stems: set[str] = set()
     for index, r in enumerate(tqdm(source.records, desc=f"tile {split}", disable=not job.verbose)):
-        img = cv2.imread(r.im_file, cv2.IMREAD_COLOR)
-        if img is None:
-            counter.skip(r.im_file, "unreadable image")
+        try:  # the file's own header size, and the size after scale, within the pixel limit
+            img = decode_image(r.im_file, scale=job.scale)
+        except FileNotFoundError:
+            counter.skip(r.im_file, "missing image")
             continue
-        h0, w0 = img.shape[:2]
-        if job.scale != 1.0:
-            size = (max(1, round(w0 * job.scale)), max(1, round(h0 * job.scale)))
-            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA if job.scale < 1 else cv2.INTER_LINEAR)
+        except DataError as exc:
+            counter.skip(r.im_file, "unreadable image", str(exc))
+            continue
         h, w = img.shape[:2]
         to_img = np.array([w / r.width, h / r.height] * 2)  # annotation pixels -> (scaled) image pixels
         to_src = np.array([r.width / w, r.height / h] * 2)  # (scaled) image pixels -> annotation pixels
@@ -196,7 +202,10 @@ def tile_split(job: TileJob, split: str) -> dict[str, Any]:
             counts["tiles"] += 1
             counts["boxes"] += len(t.boxes)
     if not records:
-        raise DataError(f"{job.src} [{split}]: no tile was written (no readable image, or every tile empty)")
+        raise DataError(
+            f"{job.src} [{split}]: no tile was written (no readable image, or every tile empty); "
+            f"{counter.summary(len(source.records))}"
+        )
     tiled = DetectionSource(
         records, list(source.names), list(source.category_ids), root=str(out), counter=counter
     )

@@ -18,13 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import cv2
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from lrnet.data import build_dataloader
 from lrnet.data.dataset import DetectionDataset
-from lrnet.errors import ConfigError
+from lrnet.data.images import decode_image
+from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import write_text_atomic
 from lrnet.jobs.export import FORMAT_SUFFIXES, ExportJob, run_export
 from lrnet.runtime.predictor import Predictor, load_inference_model
@@ -129,6 +130,18 @@ def _export(job: BenchmarkJob, spec: str, folder: Path) -> tuple[Path, str]:
     return out, check + ("" if result.ok else " (FAILED)")
 
 
+def first_decodable_image(records: list[Any]) -> np.ndarray:
+    """The first image of `records` that decodes (`decode_image`: pixel limit on the header), for the
+    latency runs; `DataError` naming the first file when none does."""
+    for r in records:
+        try:
+            return decode_image(r.im_file)
+        except (DataError, FileNotFoundError):
+            continue
+    first = records[0].im_file if records else "the split"
+    raise DataError(f"{first}: no image of the split decodes, nothing to time the models on; check them")
+
+
 def run_benchmark(job: BenchmarkJob) -> dict[str, Any]:
     """Export, validate and time every format; returns the summary written to benchmark.json."""
 
@@ -150,7 +163,7 @@ def run_benchmark(job: BenchmarkJob) -> dict[str, Any]:
         rows[spec] = FormatRow(spec, str(path), size, metrics, export_check=check)
         models[spec] = Predictor(model, imgsz=imgsz, conf=0.001, max_det=1500, batch=1)
 
-    image = cv2.imread(dataset.records[0].im_file, cv2.IMREAD_COLOR)
+    image = first_decodable_image(dataset.records)
     times: dict[str, dict[str, list[float]]] = {s: {k: [] for k in (*STAGES, "total")} for s in models}
     for i in tqdm(range(job.warmup + job.runs), desc="latency (interleaved)", leave=False):
         for spec, predictor in models.items():

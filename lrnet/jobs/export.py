@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from lrnet.data import load_dataset_source
 from lrnet.data.augment import letterbox
-from lrnet.errors import ConfigError, ExportError
+from lrnet.data.images import decode_image
+from lrnet.errors import ConfigError, DataError, ExportError
 from lrnet.fileio import atomic_path, refuse_overwriting_inputs
 from lrnet.jobs.onnx_export import (
     export_model_onnx,
@@ -180,15 +181,15 @@ def match_detections(
 
 def letterboxed_images(data: str, split: str, imgsz: int, limit: int) -> list[torch.Tensor]:
     """Up to `limit` images of a data split, letterboxed to imgsz: (1, 3, imgsz, imgsz) RGB in [0, 1]."""
-    import cv2
-
     source = load_dataset_source(data, split, verbose=False)
     out = []
     for rec in source.records:
         if len(out) == limit:
             break
-        img = cv2.imread(rec.im_file, cv2.IMREAD_COLOR)
-        if img is None:
+        try:  # regular files only, pixel limit checked on the header
+            img = decode_image(rec.im_file)
+        except (DataError, FileNotFoundError) as exc:
+            warnings.warn(f"skipping {rec.im_file} ({exc})", stacklevel=2)
             continue
         lb = letterbox(img, imgsz)[0][:, :, ::-1].transpose(2, 0, 1)
         out.append(torch.from_numpy(np.ascontiguousarray(lb))[None].float() / 255.0)

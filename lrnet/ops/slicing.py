@@ -22,8 +22,26 @@ from lrnet.errors import ConfigError
 from lrnet.ops.merge import POSTPROCESS_TYPES, drop_covered_cut_boxes, match_metric_names, merge_predictions
 from lrnet.schema import Choice, Range, check_options, option
 
-# The smallest tile side of sliced inference and evaluation: a smaller tile is slower than useful.
+# The smallest tile side of sliced inference, sliced evaluation and data set tiling (`lrnet data
+# tile`): a smaller tile is slower than useful. The largest side any of them accepts.
 MIN_SLICE = 32
+MAX_SLICE = 32_768
+
+
+def check_slice_side(name: str, value: int, zero_means: str = "") -> None:
+    """The one minimum tile side: `ConfigError` naming option `name` when `value` is below `MIN_SLICE`.
+
+    `zero_means`: what 0 does for this option (e.g. "whole images"); empty when 0 is not allowed.
+    Used by `SliceConfig` (predict, val) and by the tiler, so all three refuse the same sides.
+    """
+    if value == 0 and zero_means:
+        return
+    if value < MIN_SLICE:
+        zero = f"use 0 ({zero_means}) or " if zero_means else "use "
+        raise ConfigError(
+            f"{name}={value} is below the smallest tile side {MIN_SLICE}; {zero}a side >= {MIN_SLICE}, "
+            "e.g. the model's input size"
+        )
 
 
 @dataclass
@@ -37,7 +55,7 @@ class SliceConfig:
 
     slice: int = option(
         0, help="predict N x N tiles of each full image and merge them (0: whole images)",
-        rule=Range(0, 32_768, example=640), metavar="N",
+        rule=Range(0, MAX_SLICE, example=640), metavar="N",
     )  # fmt: skip
     overlap: float = option(
         0.2, help="overlap of neighbouring tiles, a fraction of the tile side",
@@ -64,11 +82,7 @@ class SliceConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
-        if 0 < self.slice < MIN_SLICE:
-            raise ConfigError(
-                f"slice={self.slice} is below the smallest tile side {MIN_SLICE}; use 0 (whole images) "
-                f"or a side >= {MIN_SLICE}, e.g. the model's input size"
-            )
+        check_slice_side("slice", self.slice, zero_means="whole images")
 
     def resolved_metric(self, nms_metric: str = "iou") -> str:
         """The merge's match metric: `merge_metric`, else `nwd` after NWD NMS and `ios` otherwise."""

@@ -10,12 +10,13 @@ split's own ground truth (`source_to_coco`), exactly as `lrnet val` scores full-
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
-import cv2
 from tqdm import tqdm
 
 from lrnet.data.coco import source_to_coco
+from lrnet.data.images import decode_image
 from lrnet.data.source import DetectionSource
 from lrnet.errors import DataError
 from lrnet.eval import coco_metrics, detections_to_coco
@@ -40,8 +41,10 @@ def evaluate_sliced(
     predictions: list[dict[str, Any]] = []
     tiles, images, skipped, seconds = 0, 0, 0, 0.0
     for r in tqdm(source.records, desc="sliced val", disable=not progress, dynamic_ncols=True):
-        img = cv2.imread(r.im_file, cv2.IMREAD_COLOR)
-        if img is None:
+        try:  # regular files only, pixel limit checked on the header
+            img = decode_image(r.im_file)
+        except (DataError, FileNotFoundError) as exc:
+            warnings.warn(f"sliced val: skipping {r.im_file} ({exc})", stacklevel=2)
             skipped += 1
             continue
         h, w = img.shape[:2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lrnet.data.images import IMAGE_SUFFIXES, decode_image
+from lrnet.data.images import IMAGE_SUFFIXES, check_pixels, decode_image
 from lrnet.errors import DataError, InputFileNotFoundError
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"}
@@ -79,13 +79,21 @@ def output_stems(paths: list[Path]) -> list[str]:
     return out
 
 
-def iter_video_frames(path: Path) -> Iterator[tuple[int, np.ndarray, float]]:
-    """(frame index, BGR frame, fps) of a video; raises `DataError` naming the file if it cannot be opened."""
+def iter_video_frames(path: Path, max_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(frame index, BGR frame, fps) of a video; raises `DataError` naming the file if it cannot be
+    opened or its frame size (from the container header) is above the pixel limit of every decode."""
     cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise DataError(
-            f"{path}: cannot open video; check that the file is a complete video OpenCV can decode"
-        )
+    try:
+        if not cap.isOpened():
+            raise DataError(
+                f"{path}: cannot open video; check that the file is a complete video OpenCV can decode"
+            )
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        check_pixels(path, width, height, max_pixels)
+    except DataError:
+        cap.release()
+        raise
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     try:
         index = 0

@@ -91,8 +91,9 @@ def test_coco_json_errors(tmp_path):
             }
         )
     )
-    with pytest.raises(DataError, match=r"nobbox.json: malformed COCO entry \(KeyError: 'bbox'\)"):
-        read_coco(no_bbox)
+    with pytest.warns(UserWarning, match=r"nobbox.json \(annotation 1\): dropped 1 box\(es\): bad bbox"):
+        src = read_coco(no_bbox)  # one corrupt annotation is dropped and counted, not the whole file
+    assert src.num_boxes == 0 and src.counter.dropped == {"bad bbox": 1}
 
 
 def _visdrone(root):
