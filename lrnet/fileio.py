@@ -1,11 +1,12 @@
-"""Reading and writing files safely: atomic replacement and bounded YAML.
+"""Reading and writing files safely: atomic replacement, bounded YAML, outputs kept off inputs.
 
 Every file lrnet replaces (checkpoints, exports, results, reports, caches) goes through
 `atomic_write` / `atomic_path`: the new content is written beside the target, flushed to disk and
 renamed over it, so a crash or a kill leaves either the old file or the new one, never a torn one.
 Every YAML lrnet reads goes through `load_yaml`: `yaml.safe_load` semantics (no Python tags), with
 the file size and the alias-expanded document size bounded, so a "billion laughs" file is refused
-instead of hanging or exhausting memory.
+instead of hanging or exhausting memory. Every writer first hands its outputs and the files and
+folders its command reads to `refuse_overwriting_inputs`: no output is, holds or lies inside an input.
 """
 
 from __future__ import annotations
@@ -270,16 +271,106 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+def _identity(path: Path, cache: dict[Path, tuple[int, int] | None]) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of an existing path (links followed), None when it does not exist."""
+    if path not in cache:
+        try:
+            st = os.stat(path)
+            cache[path] = (st.st_dev, st.st_ino)
+        except (OSError, ValueError):
+            cache[path] = None
+    return cache[path]
+
+
+class _Place:
+    """Where a path really is: its resolved spelling, its inode and the inodes of its folders."""
+
+    def __init__(self, path: str | Path, cache: dict[Path, tuple[int, int] | None]) -> None:
+        self.path = Path(path)
+        try:
+            # strict=False: a path that does not exist yet resolves through its nearest existing
+            # parent, so a symlinked folder or `..` above a new output is still seen through
+            # (`..` after a symlink is taken physically, as the OS does)
+            self.resolved = self.path.resolve()
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+            self.resolved = Path(os.path.abspath(self.path))
+        self.identity = _identity(self.resolved, cache)
+        self._cache = cache
+        self._folders: set[tuple[int, int]] | None = None
+
+    @property
+    def folder_identities(self) -> set[tuple[int, int]]:
+        """Inodes of every existing folder above the path (bind mounts and case-folding spellings)."""
+        if self._folders is None:
+            ids = (_identity(parent, self._cache) for parent in self.resolved.parents)
+            self._folders = {i for i in ids if i is not None}
+        return self._folders
+
+
+def output_conflict(out: str | Path, source: str | Path) -> str | None:
+    """How output `out` would touch input `source`: "is", "inside", "contains", or None.
+
+    "is": one file or folder (same resolved path, or one inode: a hard or symbolic link); "inside":
+    `out` lies inside the folder `source`; "contains": the folder `out` holds `source`. Paths are
+    compared resolved (relative spellings, `..`, symlinks) and by inode (st_dev, st_ino), an output
+    that does not exist yet through its nearest existing parent.
+    """
+    cache: dict[Path, tuple[int, int] | None] = {}
+    return _conflict(_Place(out, cache), _Place(source, cache))
+
+
+def _conflict(o: _Place, s: _Place) -> str | None:
+    if o.resolved == s.resolved or (o.identity is not None and o.identity == s.identity):
+        return "is"
+    if s.resolved in o.resolved.parents or (s.identity is not None and s.identity in o.folder_identities):
+        return "inside"
+    if o.resolved in s.resolved.parents or (
+        o.identity is not None and s.identity is not None and o.identity in s.folder_identities
+    ):
+        return "contains"
+    return None
+
+
+def _conflict_message(out: Path, source: Path, how: str, is_dir: bool) -> str:
+    kind = "folder" if is_dir else "file"
+    if how == "is":
+        return (
+            f"output {out} is the input {kind} {source}: writing it would destroy the input; "
+            "choose another output path"
+        )
+    if how == "inside":
+        return (
+            f"output {out} lies inside the input folder {source}: writing there would add to or replace "
+            f"the input's files; choose an output outside {source}"
+        )
+    return (
+        f"output {out} contains the input {kind} {source}: writing there could replace or mix with the "
+        f"input; choose an output that does not hold {source}"
+    )
+
+
 def refuse_overwriting_inputs(
-    out: str | Path, *inputs: str | Path, error: type[LrnetError] = ConfigError
+    out: str | Path, *inputs: str | Path | None, error: type[LrnetError] = ConfigError
 ) -> None:
-    """Raise `error` when output `out` is one of `inputs`: writing it would destroy an input."""
+    """Raise `error` when output `out` (a file or a folder) is, contains or lies inside one of `inputs`.
+
+    The one rule of every writer: an output never touches a file or folder the command reads,
+    however either is spelled (relative, `..`, symlinks, hard links; see `output_conflict`).
+    The message names the output, the input and the fix. `None` inputs are skipped.
+    """
+    cache: dict[Path, tuple[int, int] | None] = {}
+    place = _Place(out, cache)
+    seen: set[Path] = set()
     for source in inputs:
-        if source is not None and same_file(out, source):
-            raise error(
-                f"output {out} is the input file {source}: writing it would destroy the input; "
-                "choose another output path"
-            )
+        if source is None or str(source) == "":
+            continue
+        where = _Place(source, cache)
+        if where.resolved in seen:
+            continue
+        seen.add(where.resolved)
+        how = _conflict(place, where)
+        if how is not None:
+            raise error(_conflict_message(Path(out), Path(source), how, where.resolved.is_dir()))
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

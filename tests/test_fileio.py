@@ -1,4 +1,4 @@
-"""Atomic writes and bounded YAML (lrnet.fileio)."""
+"""Atomic writes, bounded YAML and the output-is-never-an-input rule (lrnet.fileio)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from lrnet.fileio import (
     atomic_path,
     atomic_write,
     load_yaml,
+    output_conflict,
     parse_yaml,
+    refuse_overwriting_inputs,
     shorten,
     write_point_hook,
     write_text_atomic,
@@ -126,3 +128,82 @@ def test_load_yaml_hostile_files(tmp_path):
 def test_shorten_bounds_messages():
     assert shorten("a\nb") == "a b"
     assert len(shorten("x" * 10_000)) == 200
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """data/ (a.pt, images/x.png), a sibling data2/ whose name shares data/'s prefix, and links."""
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "a.pt").write_bytes(b"weights")
+    (data / "images" / "x.png").write_bytes(b"png")
+    (tmp_path / "data2").mkdir()
+    (tmp_path / "file_link.pt").symlink_to(data / "a.pt")
+    (tmp_path / "dir_link").symlink_to(data)
+    (tmp_path / "deep_link").symlink_to(data / "images")
+    os.link(data / "a.pt", tmp_path / "hard.pt")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("out", "source", "how"),
+    [
+        ("data/a.pt", "data/a.pt", "is"),  # same spelling
+        ("data/images/../a.pt", "data/a.pt", "is"),  # `..`
+        ("file_link.pt", "data/a.pt", "is"),  # symlink to the file
+        ("data/a.pt", "file_link.pt", "is"),  # the input given through the link
+        ("hard.pt", "data/a.pt", "is"),  # hard link: another name of one inode
+        ("dir_link", "data", "is"),  # symlink to the folder
+        ("data/new.pt", "data", "inside"),  # a new file in an input folder
+        ("dir_link/images/new/deeper.png", "data/images", "inside"),  # new path under a linked folder
+        ("data/nope/../images/y.png", "data/images", "inside"),  # `..` after a missing folder
+        ("deep_link/../a.pt", "data/a.pt", "is"),  # `..` after a symlink: physically data/, not ./
+        ("data2/../dir_link/../data/a.pt", "hard.pt", "is"),
+        ("data", "data/a.pt", "contains"),  # the output folder holds the input file
+        ("dir_link", "data/images/x.png", "contains"),
+        (".", "data/images", "contains"),  # relative to the working folder
+        ("data2/a.pt", "data/a.pt", None),  # data2 shares data's prefix, not its folder
+        ("data2", "data", None),
+        ("data/b.pt", "data/a.pt", None),  # a new file beside an input file
+        ("new/out", "data/images", None),
+    ],
+)
+def test_output_conflict_every_spelling(tree, monkeypatch, out, source, how):
+    monkeypatch.chdir(tree)
+    assert output_conflict(out, source) == how
+    assert output_conflict(tree / out, tree / source) == how  # absolute spellings agree
+
+
+def test_output_conflict_by_inode_when_paths_differ(tree, monkeypatch):
+    """A folder reached by a spelling `resolve` cannot see through (a bind mount) is found by inode."""
+    import lrnet.fileio as fileio
+
+    data, alias = (tree / "data").resolve(), tree / "mount"
+    alias.mkdir()
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):  # `mount` behaves as a bind mount of data/
+        return real_stat(data if os.fspath(path) == str(alias) else path, *args, **kwargs)
+
+    monkeypatch.setattr(fileio.os, "stat", stat)
+    assert output_conflict(alias / "new.png", data) == "inside"
+    assert output_conflict(alias, data) == "is"
+    assert output_conflict(alias, data / "images") == "contains"
+    assert output_conflict(alias / "new.png", tree / "data2") is None
+
+
+def test_refusal_names_output_input_and_fix(tree):
+    data = tree / "data"
+    with pytest.raises(ConfigError) as err:
+        refuse_overwriting_inputs(tree / "hard.pt", None, tree / "data2", data / "a.pt")
+    msg = str(err.value)
+    assert f"output {tree / 'hard.pt'} is the input file {data / 'a.pt'}" in msg
+    assert "would destroy the input; choose another output path" in msg
+    with pytest.raises(
+        RunError, match=f"lies inside the input folder {data / 'images'}.*choose an output outside"
+    ):
+        refuse_overwriting_inputs(data / "images" / "run", data / "images", error=RunError)
+    with pytest.raises(ConfigError, match=f"output {data} contains the input file {data / 'a.pt'}"):
+        refuse_overwriting_inputs(data, data / "a.pt")
+    refuse_overwriting_inputs(tree / "data2" / "out", data, data / "a.pt", None, "")  # clear: no error
+    assert "--" not in msg  # a library message names no CLI flag

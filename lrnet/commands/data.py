@@ -61,9 +61,10 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _stats(args: argparse.Namespace) -> int:
     job = options_from_args(StatsJob, args)
+    png = job.plot_path()  # refused before any counting when it would touch the data
     stats = dataset_stats(job.data, job.split)
     print(format_stats(stats))
-    print(f"plot: {plot_stats(stats, job.plot_path(), title=f'{job.data} [{job.split}]')}")
+    print(f"plot: {plot_stats(stats, png, title=f'{job.data} [{job.split}]')}")
     return 0
 
 

@@ -188,6 +188,9 @@ class CocoFormat(DataFormat):
             ann, images = spec.existing_path(entry, "annotations"), None
         return read_coco(ann, images)
 
+    def outputs(self, dst: Path, split: str) -> list[Path]:
+        return [dst] if dst.suffix == ".json" else [dst, dst / f"{split}.json"]
+
     def write(self, source: DetectionSource, dst: Path, split: str) -> Path:
         """`dst` itself when it ends in `.json`, else `dst/<split>.json`; image paths relative to it."""
-        return write_coco(source, dst if dst.suffix == ".json" else dst / f"{split}.json")
+        return write_coco(source, self.outputs(dst, split)[-1])

@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from lrnet.data.formats import dataset_inputs
 from lrnet.data.registry import format_names, get_format, get_writer, writable_format_names
 from lrnet.data.source import DetectionSource
 from lrnet.errors import DataError, InputFileNotFoundError
@@ -61,11 +62,16 @@ def convert(fmt_in: str, fmt_out: str, src: str | Path, dst: str | Path, split: 
 
     YOLO output: `DST/images/<split>`, `DST/labels/<split>`, `DST/data.yaml` (an existing YAML
     there is extended with this split). COCO output: `DST` itself when it ends in `.json`, else
-    `DST/<split>.json`; image paths are written relative to the JSON's folder.
+    `DST/<split>.json`; image paths are written relative to the JSON's folder. No output
+    (`DataFormat.outputs`) may be, hold or lie inside what the input is read from (`dataset_inputs`).
     """
     writer = get_writer(fmt_out)
+    get_format(fmt_in)  # an unknown input format is named before any path is judged
     refuse_overwriting_inputs(dst, src, error=DataError)  # e.g. coco -> coco onto the same JSON
     source = read_split(fmt_in, src, split)
+    inputs = dataset_inputs(src, [source])  # its data YAML's splits, image and label folders
+    for path in writer.outputs(Path(dst), split):
+        refuse_overwriting_inputs(path, *inputs, error=DataError)
     n_skipped = sum(source.counter.skipped.values())
     if n_skipped or source.counter.dropped:  # every command reports what it skipped, naming files
         warnings.warn(source.counter.summary(len(source) + n_skipped, name=f"{src} [{split}]"), stacklevel=2)

@@ -8,7 +8,8 @@ A format is a `DataFormat` subclass saying
 - `split_entry`, `entry_keys`, `required_keys`, `optional_keys`: its data YAML keys, i.e. what a
   `train:`/`val:`/`test:` entry holds under `format: <name>` and which other top-level keys it reads;
 - optionally `read_split(spec)` when a YAML entry is more than one path (COCO's
-  `{images, annotations}`), and `write(source, dst, split)` when it can be written.
+  `{images, annotations}`), and `write(source, dst, split)` when it can be written (with
+  `outputs(dst, split)`, the paths it writes, when they are more than `dst` itself).
 
 Everything that lists formats (`load_dataset_source`'s folder sniffing and `format:` lookup,
 `lrnet.data.convert`, `lrnet data convert`'s choices and `lrnet data formats`) reads `FORMATS`, so
@@ -93,6 +94,10 @@ class DataFormat:
             f"data format '{self.name}' cannot be written; formats with a writer: "
             f"{', '.join(writable_format_names())}"
         )
+
+    def outputs(self, dst: Path, split: str) -> list[Path]:
+        """The files and folders `write(source, dst, split)` writes, checked against the inputs first."""
+        return [dst]
 
     @property
     def can_write(self) -> bool:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lrnet.data.formats import load_dataset_source
-from lrnet.fileio import save_figure_atomic
+from lrnet.data.formats import dataset_inputs, load_dataset_source
+from lrnet.fileio import refuse_overwriting_inputs, save_figure_atomic
 from lrnet.schema import check_options, option
 
 # AI-TOD size bins of sqrt(w*h) in original pixels.
@@ -82,8 +82,11 @@ class StatsJob:
         check_options(self)
 
     def plot_path(self) -> Path:
-        """`out`, or `default_plot_path(data, split)` when it was not given."""
-        return Path(self.out) if self.out else default_plot_path(self.data, self.split)
+        """`out`, or `default_plot_path(data, split)` when it was not given; never one of the data's
+        files or folders, nor inside them (`dataset_inputs`)."""
+        path = Path(self.out) if self.out else default_plot_path(self.data, self.split)
+        refuse_overwriting_inputs(path, *dataset_inputs(self.data))
+        return path
 
 
 def default_plot_path(data: str | Path, split: str) -> Path:

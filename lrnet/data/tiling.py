@@ -34,12 +34,12 @@ import numpy as np
 from tqdm import tqdm
 
 from lrnet.data.coco import write_coco
-from lrnet.data.formats import load_dataset_source
+from lrnet.data.formats import dataset_inputs, load_dataset_source
 from lrnet.data.images import decode_image
 from lrnet.data.source import DetectionRecord, DetectionSource, SkipCounter
 from lrnet.data.yolo import write_yolo_dataset
 from lrnet.errors import ConfigError, DataError
-from lrnet.fileio import write_bytes_atomic, write_text_atomic
+from lrnet.fileio import refuse_overwriting_inputs, write_bytes_atomic, write_text_atomic
 from lrnet.ops.slicing import MAX_SLICE, MIN_SLICE, check_slice_side, slice_windows
 from lrnet.schema import Range, check_options, option
 
@@ -138,9 +138,20 @@ def keep_empty_tile(name: str, fraction: float) -> bool:
     return zlib.crc32(name.encode("utf-8")) / 2**32 < fraction
 
 
-def tile_split(job: TileJob, split: str) -> dict[str, Any]:
-    """Tile one split of `job.src` into `job.out`; returns counts and the written files."""
-    source = load_dataset_source(job.src, split, verbose=job.verbose)
+def output_files(out: str | Path, splits: list[str]) -> list[Path]:
+    """Every file and folder `tile_dataset` writes under `out` for `splits` (see the module docstring)."""
+    out = Path(out)
+    files = [out, out / "data.yaml"]
+    for split in splits:
+        files += [out / "images" / split, out / "labels" / split, out / f"{split}.json"]
+        files.append(out / f"tiles_{split}.json")
+    return files
+
+
+def tile_split(job: TileJob, split: str, source: DetectionSource | None = None) -> dict[str, Any]:
+    """Tile one split of `job.src` (its loaded `source`, else read here) into `job.out`; returns
+    counts and the written files."""
+    source = source if source is not None else load_dataset_source(job.src, split, verbose=job.verbose)
     out = Path(job.out)
     img_dir = out / "images" / split
     if img_dir.is_dir() and any(img_dir.iterdir()):
@@ -219,7 +230,15 @@ def tile_split(job: TileJob, split: str) -> dict[str, Any]:
 
 
 def tile_dataset(job: TileJob) -> dict[str, dict[str, Any]]:
-    """Tile every split of the job; returns the counts of each split (see `tile_split`)."""
-    if Path(job.out).resolve() == Path(job.src).resolve():
-        raise ConfigError(f"output folder {job.out} is the source; give a new folder for the tiled set")
-    return {split: tile_split(job, split) for split in job.splits}
+    """Tile every split of the job; returns the counts of each split (see `tile_split`).
+
+    Every split is read first, so that no output file or folder is, holds or lies inside anything
+    the source reads (its data YAML, split folders, COCO JSON, image and label folders) before the
+    first byte is written.
+    """
+    refuse_overwriting_inputs(job.out, *dataset_inputs(job.src))  # before reading: cheap, by name
+    sources = {split: load_dataset_source(job.src, split, verbose=job.verbose) for split in job.splits}
+    inputs = dataset_inputs(job.src, sources.values())
+    for path in output_files(job.out, job.splits):
+        refuse_overwriting_inputs(path, *inputs)
+    return {split: tile_split(job, split, sources[split]) for split in job.splits}

@@ -309,6 +309,9 @@ class YoloFormat(DataFormat):
             source.category_ids = [int(c) for c in category_ids]
         return source
 
+    def outputs(self, dst: Path, split: str) -> list[Path]:
+        return [dst, dst / "images" / split, dst / "labels" / split, dst / "data.yaml"]
+
     def write(self, source: DetectionSource, dst: Path, split: str) -> Path:
         """`dst/images/<split>`, `dst/labels/<split>` and `dst/data.yaml`; returns the YAML."""
         return write_yolo_dataset(source, dst, split)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from lrnet.data import build_dataloader
 from lrnet.data.dataset import DetectionDataset
+from lrnet.data.formats import dataset_inputs
 from lrnet.data.images import decode_image
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import write_text_atomic
@@ -147,7 +148,8 @@ def run_benchmark(job: BenchmarkJob) -> dict[str, Any]:
 
     if job.threads:
         torch.set_num_threads(job.threads)
-    out_dir = next_run_dir(job.project, job.name, job.exist_ok)
+    inputs = [job.weights, *dataset_inputs(job.data)]  # the run folder never is, holds or is inside one
+    out_dir = next_run_dir(job.project, job.name, job.exist_ok, inputs=inputs)
     models: dict[str, Any] = {}
     rows: dict[str, FormatRow] = {}
     imgsz = job.imgsz

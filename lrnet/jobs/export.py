@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from lrnet.data import load_dataset_source
 from lrnet.data.augment import letterbox
+from lrnet.data.formats import dataset_inputs
 from lrnet.data.images import decode_image
 from lrnet.errors import ConfigError, DataError, ExportError
 from lrnet.fileio import atomic_path, refuse_overwriting_inputs
@@ -102,7 +103,7 @@ class ExportJob:
             )
         suffix = FORMAT_SUFFIXES[self.format]
         if self.out:  # checked first: the weights must survive whatever else is wrong with `out`
-            refuse_overwriting_inputs(self.out, self.weights, self.data, error=ExportError)
+            self.check_outputs()
         if self.out and Path(self.out).suffix.lower() != suffix:
             raise ConfigError(
                 f"out={self.out!r}: a {self.format} model is found by its suffix; name it *{suffix}"
@@ -113,6 +114,19 @@ class ExportJob:
     @property
     def precision(self) -> str:
         return "int8" if self.int8 else "fp16" if self.half else "fp32"
+
+    def inputs(self) -> list[str | Path]:
+        """What the export reads: the weights, and the data's YAML, split and image folders."""
+        return [self.weights, *(dataset_inputs(self.data) if self.data else [])]
+
+    def check_outputs(self) -> None:
+        """Raise `ExportError` when a file the export writes (`out_path`, OpenVINO's `.bin`) is, holds
+        or lies inside one of its `inputs`."""
+        out = self.out_path()
+        files = [out, out.with_suffix(".bin")] if self.format == "openvino" else [out]
+        inputs = self.inputs()
+        for path in files:
+            refuse_overwriting_inputs(path, *inputs, error=ExportError)
 
     def out_path(self) -> Path:
         if self.out:
@@ -347,7 +361,7 @@ def run_export(job: ExportJob) -> FormatExportResult:
     imgsz = check_imgsz(imgsz, int(model.stride.max()))
     names = list(ckpt.get("names") or []) or model.names
     out = job.out_path()
-    refuse_overwriting_inputs(out, weights, job.data, error=ExportError)  # also a derived `out`
+    job.check_outputs()  # also a derived `out`
     meta = build_metadata(names, model.stride, imgsz, int(model.nc), job.precision, job.dynamic)
     # int8 is checked on images it was not calibrated on (the calibration ones when the split is short);
     # the other precisions read only the check images

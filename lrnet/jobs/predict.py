@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lrnet.errors import ConfigError, DataError
+from lrnet.data.formats import dataset_inputs
+from lrnet.errors import ConfigError, DataError, RunError
 from lrnet.fileio import refuse_overwriting_inputs, write_image_atomic, write_text_atomic
 from lrnet.runtime.drawing import draw_detections, side_by_side
 from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_inference_model
@@ -89,6 +90,17 @@ class _Model:
         return self.predictor.predict_image(img)
 
 
+def predict_inputs(job: PredictJob, images: list[Path], videos: list[Path]) -> list[Path]:
+    """Everything the job reads, which no output may be, hold or lie inside: the weights, the id
+    map, and the source (a data set: `dataset_inputs` and its image folders; a folder; the files)."""
+    inputs = [Path(w) for w in job.weights] + ([Path(job.image_ids)] if job.image_ids else [])
+    if is_dataset(job.source):
+        return inputs + dataset_inputs(job.source) + sorted({p.parent for p in images})
+    if Path(job.source).is_dir():
+        return [*inputs, Path(job.source)]
+    return inputs + images + videos  # a file or a glob: the files it names
+
+
 def run_predict(job: PredictJob) -> dict[str, Any]:
     """Run the job; returns counts (images, frames, detections, skipped) and `save_dir`."""
     models = [_Model(w, job) for w in job.weights]
@@ -104,9 +116,9 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
     if ids is not None:
         for m, w in zip(models, job.weights):
             ids.check_classes(len(m.names) if m.names else int(m.predictor.model.nc), w)
-    save_dir = job.run_dir()
-    if job.save_txt:
-        (save_dir / "labels").mkdir(exist_ok=True)
+    save_dir = job.run_dir(
+        inputs=predict_inputs(job, images, videos), subdirs=("labels",) if job.save_txt else ()
+    )
     compare = len(models) > 1
     results: list[dict] = []
     counts = {"images": 0, "frames": 0, "detections": 0, "skipped": 0}
@@ -162,10 +174,13 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
                 image_id += 1
                 counts["frames"] += 1
                 if writer is None:
-                    size = (out.shape[1], out.shape[0])
-                    writer = cv2.VideoWriter(
-                        str(save_dir / f"{path.stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, size
-                    )
+                    size, target = (out.shape[1], out.shape[0]), save_dir / f"{path.stem}.mp4"
+                    refuse_overwriting_inputs(target, path, *job.weights)
+                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+                    if not writer.isOpened():
+                        raise RunError(
+                            f"cannot write {target}: OpenCV cannot open it; choose a writable folder"
+                        )
                 writer.write(out)
         except DataError as e:  # a video that cannot be opened is skipped like an unreadable image
             warnings.warn(str(e), stacklevel=2)

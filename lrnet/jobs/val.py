@@ -15,7 +15,8 @@ from typing import Any
 
 from lrnet.data import build_dataloader
 from lrnet.data.dataset import DetectionDataset
-from lrnet.data.formats import load_dataset_source
+from lrnet.data.formats import dataset_inputs, load_dataset_source
+from lrnet.data.source import DetectionSource
 from lrnet.errors import DataError
 from lrnet.eval.coco_metrics import METRIC_NAMES, PROTOCOLS
 from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
@@ -73,8 +74,16 @@ def check_class_count(
         )
 
 
-def _run_sliced(job: ValJob, model: Any, names: list[str] | None, imgsz: int) -> tuple[dict, dict, int]:
-    """Sliced evaluation of the split: (result of `evaluate_sliced`, gt, images)."""
+def val_inputs(job: ValJob, source: DetectionSource | None = None) -> list[str | Path]:
+    """What validation reads, which its run folder may not be, hold or lie inside: the weights and
+    the data (`dataset_inputs`: YAML, split folders, and the image folders of a loaded `source`)."""
+    return [job.weights, *dataset_inputs(job.data, [source] if source is not None else [])]
+
+
+def _run_sliced(
+    job: ValJob, model: Any, names: list[str] | None, imgsz: int
+) -> tuple[dict, dict, int, DetectionSource]:
+    """Sliced evaluation of the split: (result of `evaluate_sliced`, gt, images, source)."""
     source = load_dataset_source(job.data, job.split, verbose=job.verbose)
     check_class_count(job.weights, names, int(model.nc), job.data, list(source.names))
     predictor = job.predictor(model, imgsz, job.protocol)
@@ -89,7 +98,7 @@ def _run_sliced(job: ValJob, model: Any, names: list[str] | None, imgsz: int) ->
         "tiles": result["tiles"],
         "seconds_per_image": result["seconds_per_image"],
     }
-    return result, result["gt"], result["images"]
+    return result, result["gt"], result["images"], source
 
 
 def run_validation(job: ValJob) -> dict[str, Any]:
@@ -98,11 +107,12 @@ def run_validation(job: ValJob) -> dict[str, Any]:
     With `slice_size` > 0 every full image is predicted tile by tile and merged (`sliced_eval`).
     """
     max_det = job.val_max_det  # checks the protocol before any loading
+    job.run_dir(mkdir=False, inputs=val_inputs(job))  # a run folder over the inputs: refused before any work
     model, names, default_imgsz = load_inference_model(job.weights, device=job.device)
     imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
     if job.slicing.slice:
-        result, gt, n_images = _run_sliced(job, model, names, imgsz)
-        return _finish(job, model, imgsz, result, gt, n_images)
+        result, gt, n_images, source = _run_sliced(job, model, names, imgsz)
+        return _finish(job, model, imgsz, result, gt, n_images, val_inputs(job, source))
     dataset = DetectionDataset(job.data, split=job.split, imgsz=imgsz, augment=False, verbose=job.verbose)
     check_class_count(job.weights, names, int(model.nc), job.data, list(dataset.names))
     loader = build_dataloader(dataset, batch_size=job.batch, shuffle=False, workers=job.workers)
@@ -111,17 +121,21 @@ def run_validation(job: ValJob) -> dict[str, Any]:
         device=job.device, half=job.half, progress=job.verbose, nms_metric=job.nms_metric,
         nms_scale=job.nms_scale or None,
     )  # fmt: skip
-    return _finish(job, model, imgsz, result, dataset.coco_gt(), len(dataset))
+    inputs = val_inputs(job, dataset.source)
+    return _finish(job, model, imgsz, result, dataset.coco_gt(), len(dataset), inputs)
 
 
-def _finish(job: ValJob, model: Any, imgsz: int, result: dict, gt: dict, n_images: int) -> dict[str, Any]:
-    """Write predictions, the PR curve and metrics.json; return the summary."""
+def _finish(
+    job: ValJob, model: Any, imgsz: int, result: dict, gt: dict, n_images: int, inputs: list[str | Path]
+) -> dict[str, Any]:
+    """Write predictions, the PR curve and metrics.json into a run folder clear of `inputs`; return the
+    summary."""
     info: dict[str, Any] = {}
     if hasattr(model, "cfg"):  # a PyTorch model (an ONNX file has no config to count from)
         unfused = build_model(model.cfg)  # model_info wants an unfused model for both totals
         info = model_info(unfused, imgsz)
 
-    out_dir = job.run_dir()
+    out_dir = job.run_dir(inputs=inputs)
     write_text_atomic(out_dir / "predictions.json", json.dumps(result["predictions"]))
     curves = pr_curves(gt, result["predictions"], protocol=job.protocol)
     plot_pr_curve(curves, out_dir / "pr_curve.png", title=f"{Path(job.weights).name} on {job.data}")

@@ -9,6 +9,7 @@ from typing import Any
 from lrnet.data import generate_synthetic
 from lrnet.data.augment import AugmentConfig
 from lrnet.data.dataset import DetectionDataset
+from lrnet.data.formats import dataset_inputs
 from lrnet.data.image_cache import ImageCache
 from lrnet.data.loader import build_dataloader
 from lrnet.data.subset import select_records
@@ -24,6 +25,14 @@ class TrainData:
     train_loader: Any
     val_loader: Any | None
     names: list[str]
+
+
+def train_inputs(cfg: TrainConfig) -> list[Path]:
+    """What a run reads besides its own checkpoint, which its run folder may not be, hold or lie
+    inside: the data (`dataset_inputs`; not the generated synthetic set), `weights`, a model YAML."""
+    inputs = [] if cfg.data == "synthetic" else dataset_inputs(cfg.data)
+    inputs += [Path(p) for p in (cfg.weights, cfg.model) if p and Path(p).is_file()]
+    return inputs
 
 
 def resolve_data(cfg: TrainConfig, ctx: DistContext) -> str:

@@ -31,7 +31,13 @@ from tqdm import tqdm
 
 from lrnet.errors import ConfigError, InputFileNotFoundError, RunError
 from lrnet.eval.coco_metrics import METRIC_NAMES
-from lrnet.fileio import atomic_write, remove_stale_temporaries, same_file, write_text_atomic
+from lrnet.fileio import (
+    atomic_write,
+    refuse_overwriting_inputs,
+    remove_stale_temporaries,
+    same_file,
+    write_text_atomic,
+)
 from lrnet.losses.box import BoxLossConfig, parse_box_loss_spec, resolve_box_loss
 from lrnet.losses.detection import DetectionLoss, default_box_loss
 from lrnet.nn import build_model
@@ -42,7 +48,7 @@ from lrnet.runtime.thread_tuner import ThreadTuner, candidate_threads
 from lrnet.runtime.threads import apply_thread_policy, available_cores
 from lrnet.runtime.validator import evaluate, fitness
 from lrnet.training.callbacks import Callbacks
-from lrnet.training.data_setup import TrainData, build_train_data, close_mosaic
+from lrnet.training.data_setup import TrainData, build_train_data, close_mosaic, train_inputs
 from lrnet.training.distributed import (
     DistContext,
     barrier,
@@ -201,10 +207,10 @@ class Trainer:
         if ctx.is_main:
             print(thread_line)
         seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
+        inputs = train_inputs(cfg) if ctx.is_main else []  # no run folder is, holds or is inside one
         if not self.ckpt or self.save_dir is None:
-            new_dir = (
-                next_run_dir(cfg.project, cfg.name, cfg.exist_ok and not self.ckpt) if ctx.is_main else None
-            )
+            keep = cfg.exist_ok and not self.ckpt
+            new_dir = next_run_dir(cfg.project, cfg.name, keep, inputs=inputs) if ctx.is_main else None
             if self.ckpt and ctx.is_main:
                 print(
                     f"{self.resume_path} is not in the run folder it records "
@@ -214,6 +220,7 @@ class Trainer:
             self.save_dir = broadcast_object(new_dir, ctx)
         self.weights_dir = self.save_dir / "weights"
         if ctx.is_main:
+            refuse_overwriting_inputs(self.save_dir, *inputs)  # also a resumed run's own folder
             self.lock = RunLock(self.save_dir).acquire()  # a second writer of this folder is refused
             removed = remove_stale_temporaries(self.save_dir) + remove_stale_temporaries(self.weights_dir)
             if removed:

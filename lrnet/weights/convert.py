@@ -14,6 +14,7 @@ from pathlib import Path
 from torch import nn
 
 from lrnet.errors import CheckpointError, LrnetError
+from lrnet.fileio import refuse_overwriting_inputs
 from lrnet.nn import build_model
 from lrnet.schema import check_options, option
 from lrnet.weights.checkpoint import save_checkpoint
@@ -62,7 +63,11 @@ def model_for_source(source: SourceWeights) -> nn.Module:
 
 
 def convert_weights(src: str | Path, out: str | Path) -> tuple[Path, TransferReport]:
-    """Convert `src` to an lrnet checkpoint at `out` (atomically); every tensor must transfer."""
+    """Convert `src` to an lrnet checkpoint at `out` (atomically); every tensor must transfer.
+
+    `out` may not be `src` (however spelled: links included), hold it or lie inside it.
+    """
+    refuse_overwriting_inputs(out, src)  # before reading: the user's checkpoint is never replaced
     source = load_weights_source(src)
     model = model_for_source(source)
     report = transfer_weights(model, source)
