@@ -73,6 +73,7 @@ def _tile(args: argparse.Namespace) -> int:
             f"{split}: {c['images']} images -> {c['tiles']} tiles ({c['empty_kept']} empty kept, "
             f"{c['empty_dropped']} dropped), {c['boxes']} boxes; {c['data_yaml']}, {c['coco_json']}, "
             f"{c['tiles_json']}"
+            + (f"; {c['nodata_skipped']} all-nodata tiles skipped" if c.get("nodata_skipped") else "")
         )
     return 0
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lrnet.data import coco, visdrone, voc, yolo  # noqa: F401  (importing them registers the formats)
+from lrnet.data import coco, raster_format, visdrone, voc, yolo  # noqa: F401  (importing them registers the formats)
 from lrnet.data.data_yaml import YAML_SUFFIXES, read_yaml_split
 from lrnet.data.registry import sniff_format
 from lrnet.data.source import DetectionSource
