@@ -73,7 +73,9 @@ def _tile(args: argparse.Namespace) -> int:
         print(
             f"{split}: {c['images']} images -> {c['tiles']} tiles ({c['empty_kept']} empty kept, "
             f"{c['empty_dropped']} dropped), {c['boxes']} boxes; {c['data_yaml']}, {c['coco_json']}, "
-            f"{c['tiles_json']}" + (f"; {c['skipped']} unreadable images skipped" if c.get("skipped") else "")
+            f"{c['tiles_json']}"
+            + (f"; {c['skipped']} unreadable images skipped" if c.get("skipped") else "")
+            + (f"; {c['nodata_skipped']} all-nodata tiles skipped" if c.get("nodata_skipped") else "")
         )
     return 0
 

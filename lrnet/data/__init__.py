@@ -1,6 +1,6 @@
 """Detection data: format registry, readers/writers, augmentation, dataset, loader, synthetic set, statistics.
 
-Importing the package registers the built-in data formats (coco, visdrone, voc, yolo; see
+Importing the package registers the built-in data formats (coco, raster, visdrone, voc, yolo; see
 `lrnet.data.registry` and docs/EXTENDING.md for adding one).
 """
 

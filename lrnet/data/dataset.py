@@ -81,7 +81,7 @@ class DetectionDataset(Dataset):
             )
         self.source = load_dataset_source(data, split, verbose=verbose)
         if not self.source.images_verified:
-            verify_images(self.source)
+            self.verify_source()
         if verbose and sum(self.source.counter.skipped.values()):
             total = len(self.source) + sum(self.source.counter.skipped.values())
             print(self.source.counter.summary(total, f"{data} [{split}]"))
@@ -99,6 +99,10 @@ class DetectionDataset(Dataset):
         self.epoch = 0
         self.mosaic = augment and self.hyp.mosaic > 0
         self.image_cache = None  # an lrnet.data.image_cache.ImageCache (`--cache ram|disk`)
+
+    def verify_source(self) -> None:
+        """Drop the records whose image cannot be read (`verify_images`; a subclass may read otherwise)."""
+        verify_images(self.source)
 
     @property
     def records(self):

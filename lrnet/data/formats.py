@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from lrnet.data import coco, visdrone, voc, yolo  # noqa: F401  (importing them registers the formats)
+from lrnet.data import coco, raster_format, visdrone, voc, yolo  # noqa: F401  (importing them registers the formats)
 from lrnet.data.data_yaml import SPLIT_KEYS, YAML_SUFFIXES, read_data_yaml, read_yaml_split
 from lrnet.data.registry import sniff_format
 from lrnet.data.source import DetectionSource

@@ -16,10 +16,17 @@ from tqdm import tqdm
 from lrnet.data.formats import dataset_inputs
 from lrnet.errors import ConfigError, DataError, RunError
 from lrnet.fileio import refuse_overwriting_inputs, write_image_atomic, write_text_atomic
+from lrnet.jobs.predict_raster import (
+    RasterOptions,
+    is_raster_source,
+    run_rasters,
+    take_shard,
+    write_merged_layers,
+)
 from lrnet.runtime.drawing import draw_detections, side_by_side
 from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_inference_model
 from lrnet.runtime.result_ids import ResultIds, dataset_images, is_dataset, load_id_map
-from lrnet.runtime.run_dir import RunFolderOptions
+from lrnet.runtime.run_dir import RunFolderOptions, next_run_dir
 from lrnet.runtime.sources import iter_source_files, iter_video_frames, output_stems, read_image
 from lrnet.schema import option, option_like
 
@@ -52,6 +59,7 @@ class PredictJob(RunFolderOptions, InferenceOptions):
     )  # fmt: skip
     draw_labels: bool = option(True, help="write class names and scores beside the boxes")
     project: str = option_like(RunFolderOptions, "project", "runs/predict")
+    raster: RasterOptions = option(default_factory=RasterOptions, help="rasters and map outputs")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -63,6 +71,25 @@ class PredictJob(RunFolderOptions, InferenceOptions):
                 f"{len(self.titles)} panel titles {self.titles} for {len(self.weights)} weights files; "
                 "give one title per weights file"
             )
+
+
+def json_entries(
+    dets: torch.Tensor, stem: str, image_id: int, ids: ResultIds | None, model: str | None = None
+) -> list[dict[str, Any]]:
+    """COCO result entries (bbox xywh) of detections (n, 6) of one image."""
+    entries = []
+    for x1, y1, x2, y2, score, cls in dets.tolist():
+        entry = {
+            "image_id": image_id,
+            "file_name": stem,
+            "category_id": ids.category_id(int(cls)) if ids else int(cls),
+            "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+            "score": round(score, 5),
+        }
+        if model is not None:
+            entry["model"] = model
+        entries.append(entry)
+    return entries
 
 
 def yolo_label_lines(dets: torch.Tensor, image_hw: tuple[int, int]) -> list[str]:
@@ -102,26 +129,45 @@ def predict_inputs(job: PredictJob, images: list[Path], videos: list[Path]) -> l
 
 
 def run_predict(job: PredictJob) -> dict[str, Any]:
-    """Run the job; returns counts (images, frames, detections, skipped) and `save_dir`."""
+    """Run the job; returns counts (images, frames, detections, skipped, rasters, ...) and `save_dir`."""
     models = [_Model(w, job) for w in job.weights]
     titles = job.titles or [Path(w).stem for w in job.weights]
     ids: ResultIds | None = None
-    if is_dataset(job.source):  # a data set: its own image and category ids
+    dataset = is_dataset(job.source)
+    if dataset:  # a data set: its own image and category ids
         images, ids = dataset_images(job.source, job.split)
         videos: list[Path] = []
     else:
         images, videos = iter_source_files(job.source)
+    stems = output_stems(images)  # same.jpg and same.png must not write one same.txt
+    shard = job.raster.shard_index()  # every shard lists the same sources, then keeps its own
+    all_rasters = (
+        [] if dataset else [(p, s) for p, s in zip(images, stems) if is_raster_source(p, job.raster)]
+    )
+    raster_paths = {p for p, _ in all_rasters}
+    pairs = take_shard([(p, s) for p, s in zip(images, stems) if p not in raster_paths], shard)
+    rasters, videos = take_shard(all_rasters, shard), take_shard(videos, shard)
+    if all_rasters and len(job.weights) > 1:
+        raise ConfigError(
+            f"{len(all_rasters)} raster(s) among the sources: rasters are predicted with one weights file "
+            "at a time; run one prediction per weights file"
+        )
     if job.image_ids:  # used for --save-json only
         ids = load_id_map(job.image_ids)
     if ids is not None:
         for m, w in zip(models, job.weights):
             ids.check_classes(len(m.names) if m.names else int(m.predictor.model.nc), w)
-    save_dir = job.run_dir(
-        inputs=predict_inputs(job, images, videos), subdirs=("labels",) if job.save_txt else ()
+    save_dir = next_run_dir(
+        job.project,
+        job.name,
+        exist_ok=job.exist_ok or bool(shard),  # the shards of one survey share its run folder
+        inputs=predict_inputs(job, images, videos),
+        subdirs=("labels",) if job.save_txt else (),
     )
     compare = len(models) > 1
     results: list[dict] = []
     counts = {"images": 0, "frames": 0, "detections": 0, "skipped": 0}
+    counts.update(rasters=0, rasters_resumed=0, windows=0, windows_skipped=0)
 
     def handle(img: np.ndarray, stem: str, image_id: int) -> np.ndarray:
         dets = [m.detect(img) for m in models]
@@ -135,25 +181,12 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
                     save_dir / "labels" / f"{stem}{suffix}.txt", "".join(f"{ln}\n" for ln in lines)
                 )
             if job.save_json:
-                for x1, y1, x2, y2, score, cls in d.tolist():
-                    entry = {
-                        "image_id": image_id,
-                        "file_name": stem,
-                        "category_id": ids.category_id(int(cls)) if ids else int(cls),
-                        "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
-                        "score": round(score, 5),
-                    }
-                    if compare:
-                        entry["model"] = titles[k]
-                    results.append(entry)
+                results.extend(json_entries(d, stem, image_id, ids, titles[k] if compare else None))
         return side_by_side(panels, titles) if compare else panels[0]
 
     image_id = 0
     skipped: list[str] = []
-    stems = output_stems(images)  # same.jpg and same.png must not write one same.txt
-    for path, out_stem in tqdm(
-        zip(images, stems), total=len(images), desc="predict", disable=len(images) < 2, dynamic_ncols=True
-    ):
+    for path, out_stem in tqdm(pairs, desc="predict", disable=len(pairs) < 2, dynamic_ncols=True):
         img = read_image(path)
         if img is None:
             counts["skipped"] += 1
@@ -189,8 +222,30 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
         finally:
             if writer is not None:
                 writer.release()
+    if rasters:
+        model, raster_of = models[0], {s: p for p, s in rasters}
+
+        def add_raster(stem: str, dets: torch.Tensor) -> None:
+            nonlocal image_id
+            counts["detections"] += int(dets.shape[0])
+            if job.save_json:
+                results.extend(
+                    json_entries(dets, stem, ids.image_id(raster_of[stem]) if ids else image_id, ids)
+                )
+            image_id += 1
+
+        survey = run_rasters(
+            rasters, model.predictor, model.names, job.slicing, job.raster, save_dir, job.save_txt, add_raster
+        )
+        counts["rasters"], counts["rasters_resumed"] = survey.rasters, survey.resumed
+        counts["windows"], counts["windows_skipped"] = survey.windows, survey.windows_skipped
+        counts["skipped"] += len(survey.skipped)
+        skipped.extend(survey.skipped)
+    if job.raster.merge_layers and all_rasters:
+        write_merged_layers(all_rasters, save_dir, models[0].names, job.raster)
     if job.save_json:
-        write_text_atomic(save_dir / "predictions.json", json.dumps(results))
+        name = f"predictions_shard{shard[0]}of{shard[1]}.json" if shard else "predictions.json"
+        write_text_atomic(save_dir / name, json.dumps(results))
     if skipped:
         more = f" and {len(skipped) - SKIPPED_NAMED} more" if len(skipped) > SKIPPED_NAMED else ""
         warnings.warn(

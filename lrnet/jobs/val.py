@@ -3,6 +3,10 @@
 `run_validation(ValJob(...))` loads a checkpoint or an exported `.onnx`, scores it on the split with
 `validator.evaluate` under the AI-TOD or COCO protocol, and writes into the run folder
 `predictions.json` (COCO results), `pr_curve.png` and `metrics.json` (the summary it returns).
+
+`data` may be a raster (a GeoTIFF orthomosaic) whose ground truth is a vector file (`labels`, read by
+`lrnet.data.vector`: polygons -> pixel boxes, class names in the model's order): it is always scored
+sliced, window by window (`lrnet.runtime.sliced_eval`; `slice` 0 means the model's input size).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Any
 from lrnet.data import build_dataloader
 from lrnet.data.dataset import DetectionDataset
 from lrnet.data.formats import dataset_inputs, load_dataset_source
+from lrnet.data.raster import is_raster_path
 from lrnet.data.source import DetectionSource
-from lrnet.errors import DataError
+from lrnet.data.vector import VectorLabels, raster_source
+from lrnet.errors import ConfigError, DataError
 from lrnet.eval.coco_metrics import METRIC_NAMES, PROTOCOLS
 from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
 from lrnet.fileio import write_text_atomic
@@ -40,7 +46,7 @@ class ValJob(RunFolderOptions, InferenceOptions):
     full image is predicted tile by tile and merged (`lrnet.runtime.sliced_eval`)."""
 
     weights: str = option(help="lrnet checkpoint (.pt) or exported model (.onnx, .xml, .torchscript)")
-    data: str = option(help="data YAML / COCO JSON / data set folder")
+    data: str = option(help="data YAML / COCO JSON / data set folder, or a raster with a vector file")
     split: str = option("val", help="split to evaluate")
     protocol: str = option("aitod", help="metrics protocol", rule=Choice(PROTOCOLS))
     conf: float = option_like(InferenceOptions, "conf", 0.001)
@@ -51,6 +57,12 @@ class ValJob(RunFolderOptions, InferenceOptions):
     per_class: bool = option(False, help="print the AP of every class")
     json: bool = option(False, help="print one JSON object instead of tables (and no progress bars)")
     project: str = option_like(RunFolderOptions, "project", "runs/val")
+    labels: VectorLabels = option(default_factory=VectorLabels, help="a raster's ground truth")
+
+    @property
+    def is_raster(self) -> bool:
+        """True when `data` is a raster (scored sliced against `labels.vector`)."""
+        return is_raster_path(self.data)
 
     @property
     def verbose(self) -> bool:
@@ -76,24 +88,51 @@ def check_class_count(
 
 def val_inputs(job: ValJob, source: DetectionSource | None = None) -> list[str | Path]:
     """What validation reads, which its run folder may not be, hold or lie inside: the weights and
-    the data (`dataset_inputs`: YAML, split folders, and the image folders of a loaded `source`)."""
+    the data (`dataset_inputs`: YAML, split folders, and the image folders of a loaded `source`; a
+    raster and its vector file)."""
+    if job.is_raster:
+        return [job.weights, job.data, job.labels.vector or None]
     return [job.weights, *dataset_inputs(job.data, [source] if source is not None else [])]
+
+
+def _raster_ground_truth(job: ValJob, model: Any, names: list[str] | None) -> tuple[DetectionSource, dict]:
+    """The raster `job.data` with its vector boxes (classes in the model's order) and what was read."""
+    if not job.labels.class_field and int(model.nc) > 1:
+        raise DataError(
+            f"{job.weights}: the model has {int(model.nc)} classes but no attribute of {job.labels.vector} "
+            "is named as the class; name the attribute holding each feature's class"
+        )
+    source, info, boxes = raster_source(job.data, job.labels, names=names)
+    about = {"crs": info.crs, "size": [info.width, info.height], "vector": boxes.path,
+             "vector_crs": boxes.crs, "reprojected": boxes.reprojected, "features": boxes.features,
+             "boxes": len(boxes.boxes), "skipped_features": dict(boxes.skipped)}  # fmt: skip
+    return source, about
 
 
 def _run_sliced(
     job: ValJob, model: Any, names: list[str] | None, imgsz: int
 ) -> tuple[dict, dict, int, DetectionSource]:
     """Sliced evaluation of the split: (result of `evaluate_sliced`, gt, images, source)."""
-    source = load_dataset_source(job.data, job.split, verbose=job.verbose)
+    about = None
+    if job.is_raster:
+        source, about = _raster_ground_truth(job, model, names)
+    else:
+        source = load_dataset_source(job.data, job.split, verbose=job.verbose)
     check_class_count(job.weights, names, int(model.nc), job.data, list(source.names))
     predictor = job.predictor(model, imgsz, job.protocol)
     cfg = job.slicing
-    result = evaluate_sliced(predictor, source, cfg, protocol=job.protocol, progress=job.verbose)
+    result = evaluate_sliced(
+        predictor, source, cfg, protocol=job.protocol, progress=job.verbose, bands=job.labels.bands,
+        rasters_only=job.is_raster,
+    )  # fmt: skip
+    if about is not None:
+        cfg = dataclasses.replace(cfg, slice=result["rasters"][0]["slice"], full_image=False)
+        result["raster"] = {**about, **result["rasters"][0]}
     result["speed"] = predictor.speed()
     result["slicing"] = {
         **dataclasses.asdict(cfg),
         "merge_metric": cfg.resolved_metric(job.nms_metric),
-        "merged_max_det": merged_limit(cfg, job.protocol),
+        "merged_max_det": merged_limit(cfg, job.protocol) if about is None else (cfg.merged_max_det or "all"),
         "max_det_per_tile": job.val_max_det,
         "tiles": result["tiles"],
         "seconds_per_image": result["seconds_per_image"],
@@ -107,10 +146,15 @@ def run_validation(job: ValJob) -> dict[str, Any]:
     With `slice_size` > 0 every full image is predicted tile by tile and merged (`sliced_eval`).
     """
     max_det = job.val_max_det  # checks the protocol before any loading
+    if job.labels.vector and not job.is_raster:
+        raise ConfigError(
+            f"vector ground truth ({job.labels.vector}) goes with a raster (.tif, .vrt, ...), but {job.data} "
+            "is not one; give the raster it annotates"
+        )
     job.run_dir(mkdir=False, inputs=val_inputs(job))  # a run folder over the inputs: refused before any work
     model, names, default_imgsz = load_inference_model(job.weights, device=job.device)
     imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
-    if job.slicing.slice:
+    if job.slicing.slice or job.is_raster:
         result, gt, n_images, source = _run_sliced(job, model, names, imgsz)
         return _finish(job, model, imgsz, result, gt, n_images, val_inputs(job, source))
     dataset = DetectionDataset(job.data, split=job.split, imgsz=imgsz, augment=False, verbose=job.verbose)
@@ -155,8 +199,9 @@ def _finish(
         "gflops_fused": info.get("gflops_fused"),
         "save_dir": str(out_dir),
     }
-    if "slicing" in result:
-        summary["slicing"] = result["slicing"]
+    for key in ("slicing", "raster"):
+        if key in result:
+            summary[key] = result[key]
     write_text_atomic(out_dir / "metrics.json", json.dumps(summary, indent=2))
     return summary
 
@@ -196,6 +241,14 @@ def format_report(summary: dict[str, Any], per_class: bool = False) -> str:
             f"{', + whole image' if sl['full_image'] else ''}), {sl['merge']}/{sl['merge_metric']} "
             f"{sl['merge_threshold']}; {sl['seconds_per_image']:.2f} s per image; max_det "
             f"{sl['max_det_per_tile']} per tile, {sl['merged_max_det']} per image"
+        )
+    if summary.get("raster"):
+        r = summary["raster"]
+        moved = f" (reprojected from {r['vector_crs']})" if r["reprojected"] else ""
+        lines.append(
+            f"raster {r['size'][0]} x {r['size'][1]} px ({r['crs'] or 'no CRS'}): {r['boxes']} boxes from "
+            f"{r['features']} features of {r['vector']}{moved}; {r['windows']} windows, {r['predicted']} "
+            f"predicted, {r['skipped_nodata']} nodata, {r['skipped_blank']} blank"
         )
     lines.append(f"results saved to {summary['save_dir']} ({', '.join(OUTPUT_FILES)})")
     return "\n".join(lines)

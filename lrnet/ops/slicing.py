@@ -12,7 +12,7 @@ two boxes can have IoU < 0.5 while one still lies mostly inside the other.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +72,7 @@ class SliceConfig:
     )
     merge_agnostic: bool = option(False, help="merge boxes of different classes too")
     merged_max_det: int = option(
-        0, help="detections kept per merged image (0: the protocol's, 1500 for aitod)",
+        0, help="detections kept per merged image (0: the protocol's, 1500 for aitod; a raster: all)",
         rule=Range(0, 1_000_000),
     )  # fmt: skip
     edge_margin: float = option(
@@ -106,12 +106,7 @@ def _starts(length: int, size: int, step: int) -> list[int]:
     return starts
 
 
-def slice_windows(h: int, w: int, slice_size: int, overlap: float = 0.2) -> list[tuple[int, int, int, int]]:
-    """Windows (x0, y0, x1, y1) of `slice_size` (clipped to the image) covering an h x w image.
-
-    Neighbours overlap by at least `overlap * slice_size` pixels; the last row/column is flush with the
-    border (so it may overlap more). Order: row-major.
-    """
+def _window_starts(h: int, w: int, slice_size: int, overlap: float) -> tuple[list[int], list[int]]:
     if h < 1 or w < 1:
         raise ConfigError(f"image size {h}x{w}: height and width must be positive (an empty image?)")
     if slice_size < 1:
@@ -119,11 +114,28 @@ def slice_windows(h: int, w: int, slice_size: int, overlap: float = 0.2) -> list
     if not 0.0 <= overlap < 1.0:
         raise ConfigError(f"overlap={overlap} must be in [0, 1); e.g. 0.2")
     step = max(1, slice_size - math.ceil(overlap * slice_size))
-    return [
-        (x0, y0, min(x0 + slice_size, w), min(y0 + slice_size, h))
-        for y0 in _starts(h, slice_size, step)
-        for x0 in _starts(w, slice_size, step)
-    ]
+    return _starts(h, slice_size, step), _starts(w, slice_size, step)
+
+
+def iter_slice_windows(
+    h: int, w: int, slice_size: int, overlap: float = 0.2
+) -> tuple[int, Iterator[tuple[int, int, int, int]]]:
+    """(count, lazy iterator) of the windows of `slice_windows`, in the same order: a raster of
+    10^6 x 10^6 px has millions of windows, so they are made one at a time."""
+    ys, xs = _window_starts(h, w, slice_size, overlap)
+    windows = (
+        (x0, y0, min(x0 + slice_size, w), min(y0 + slice_size, h)) for y0 in ys for x0 in xs
+    )  # fmt: skip
+    return len(ys) * len(xs), windows
+
+
+def slice_windows(h: int, w: int, slice_size: int, overlap: float = 0.2) -> list[tuple[int, int, int, int]]:
+    """Windows (x0, y0, x1, y1) of `slice_size` (clipped to the image) covering an h x w image.
+
+    Neighbours overlap by at least `overlap * slice_size` pixels; the last row/column is flush with the
+    border (so it may overlap more). Order: row-major.
+    """
+    return list(iter_slice_windows(h, w, slice_size, overlap)[1])
 
 
 def cut_flags(

@@ -8,7 +8,7 @@ The model is anything with the eval-mode `DetectionModel` call: `(B, 3, H, W)` f
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,14 +170,45 @@ class Predictor:
             raise ConfigError("predict_sliced needs a tile side: SliceConfig(slice=N), N >= 32")
         h, w = img.shape[:2]
         windows = cfg.windows(h, w)
-        tiles = [img[y0:y1, x0:x1] for x0, y0, x1, y1 in windows]
-        per_tile = self.predict_batch(tiles)
         full = self.predict_image(img) if cfg.full_image and len(windows) > 1 else None
+        tiles = ((win, img[win[1] : win[3], win[0] : win[2]]) for win in windows)
+        return self.predict_windows(tiles, (h, w), cfg, merged_limit(cfg, protocol), full)
+
+    def predict_windows(
+        self,
+        tiles: Iterable[tuple[tuple[int, int, int, int], np.ndarray]],
+        image_hw: tuple[int, int],
+        cfg: SliceConfig,
+        max_det: int | None,
+        full: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Merged detections (image pixels) of `tiles`, an iterable of (window (x0, y0, x1, y1), BGR
+        tile) of an image of size `image_hw` that need not exist in memory (a raster read window by
+        window): tiles are predicted `batch` at a time as they come, and only the tiles with
+        detections are kept for the merge (`merge_tiles` with `cfg`'s merge; `full`: detections of
+        the whole image, resized; at most `max_det` rows, None: all)."""
+        per_tile: list[torch.Tensor] = []
+        windows: list[tuple[int, int, int, int]] = []
+        chunk: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
+
+        def flush() -> None:
+            for (win, _), det in zip(chunk, self.predict_batch([t for _, t in chunk])):
+                if det.shape[0]:
+                    per_tile.append(det)
+                    windows.append(win)
+            chunk.clear()
+
+        for item in tiles:
+            chunk.append(item)
+            if len(chunk) >= self.batch:
+                flush()
+        if chunk:
+            flush()
         t0 = time.perf_counter()
         merged = merge_tiles(
-            per_tile, windows, (h, w), full, cfg.edge_margin, iou=cfg.merge_threshold,
+            per_tile, windows, image_hw, full, cfg.edge_margin, iou=cfg.merge_threshold,
             match=cfg.resolved_metric(self.nms_metric), postprocess=cfg.merge,
-            class_agnostic=cfg.merge_agnostic, max_det=merged_limit(cfg, protocol),
+            class_agnostic=cfg.merge_agnostic, max_det=max_det,
         )  # fmt: skip
         self.times["postprocess"] += time.perf_counter() - t0
         return merged

@@ -1,4 +1,7 @@
-"""Inputs of `lrnet predict`: an image file, a folder (not recursive), a glob, or a video file."""
+"""Inputs of `lrnet predict`: an image file, a folder (not recursive), a glob, or a video file.
+
+Raster files (`lrnet.data.raster.RASTER_SUFFIXES`: .vrt, .jp2, ... besides .tif) are listed with the
+images; `lrnet.jobs.predict_raster.is_raster_source` decides which are read window by window."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import cv2
 import numpy as np
 
 from lrnet.data.images import IMAGE_SUFFIXES, check_pixels, decode_image
+from lrnet.data.raster import is_raster_path
 from lrnet.errors import DataError, InputFileNotFoundError
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"}
@@ -33,7 +37,7 @@ def iter_source_files(source: str | Path) -> tuple[list[Path], list[Path]]:
         raise InputFileNotFoundError(
             f"source {text!r}: no such file or folder, and no glob match; check the path"
         )
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES or is_raster_path(p)]  # rasters too
     videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
     if path.is_file() and not images and not videos:
         images = [path]  # an explicit file with an unknown suffix: try to decode it as an image

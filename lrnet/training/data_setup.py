@@ -13,6 +13,7 @@ from lrnet.data.formats import dataset_inputs
 from lrnet.data.image_cache import ImageCache
 from lrnet.data.loader import build_dataloader
 from lrnet.data.subset import select_records
+from lrnet.data.window_dataset import WindowDataset
 from lrnet.training.distributed import DistContext, barrier
 from lrnet.training.recipe import parse_classes
 from lrnet.training.train_config import TrainConfig
@@ -61,9 +62,7 @@ def build_train_data(cfg: TrainConfig, ctx: DistContext) -> TrainData:
     """Train loader (augmented, DistributedSampler under DDP) and val loader (rank 0 only)."""
     data = resolve_data(cfg, ctx)
     hyp = augment_config(cfg)  # the trainer closes mosaic through the loader
-    train_set = DetectionDataset(
-        data, split="train", imgsz=cfg.imgsz, augment=True, hyp=hyp, seed=cfg.seed, verbose=ctx.is_main
-    )
+    train_set = make_dataset(cfg, data, "train", augment=True, hyp=hyp, verbose=ctx.is_main)
     classes = parse_classes(cfg.classes)
     select_records(train_set.source, cfg.fraction, classes, cfg.single_cls)
     if cfg.cache:
@@ -80,12 +79,32 @@ def build_train_data(cfg: TrainConfig, ctx: DistContext) -> TrainData:
     )
     val_loader = None
     if cfg.val and ctx.is_main:
-        val_set = DetectionDataset(data, split="val", imgsz=cfg.imgsz, augment=False, seed=cfg.seed)
+        val_set = make_dataset(cfg, data, "val", augment=False)
         select_records(val_set.source, 1.0, classes, cfg.single_cls)
         val_loader = build_dataloader(
             val_set, batch_size=max(per_rank * 2, 1), workers=cfg.workers, shuffle=False, distributed=False
         )
     return TrainData(train_loader=train_loader, val_loader=val_loader, names=list(train_set.names))
+
+
+def make_dataset(
+    cfg: TrainConfig,
+    data: str,
+    split: str,
+    augment: bool,
+    hyp: AugmentConfig | None = None,
+    verbose: bool = True,
+) -> DetectionDataset:
+    """One split of the run: whole images, or windows drawn on the fly when `cfg.windows` is set
+    (a validation split then holds the windows of epoch 0, the same every epoch)."""
+    if not cfg.windows:
+        return DetectionDataset(
+            data, split=split, imgsz=cfg.imgsz, augment=augment, hyp=hyp, seed=cfg.seed, verbose=verbose
+        )
+    return WindowDataset(
+        data, split=split, imgsz=cfg.imgsz, window=cfg.windows, empty_share=cfg.window_empty_share,
+        min_visible=cfg.window_min_visible, augment=augment, hyp=hyp, seed=cfg.seed, verbose=verbose,
+    )  # fmt: skip
 
 
 def augment_config(cfg: TrainConfig) -> AugmentConfig:

@@ -27,12 +27,17 @@ class SimilarityScales:
     nms: float | None = None
 
 
-def training_box_sizes(records: Any, imgsz: int) -> torch.Tensor:
-    """(N, 2) widths and heights of every training box in pixels of the network input (long side imgsz)."""
+def training_box_sizes(records: Any, imgsz: int, window: int = 0) -> torch.Tensor:
+    """(N, 2) widths and heights of every training box in pixels of the network input (long side imgsz).
+
+    With `window` > 0 the network sees windows of that side (`TrainConfig.windows`), or the whole
+    image when it is smaller, resized to imgsz: the ratio is imgsz / min(window, long side).
+    """
     sizes = []
     for r in records:
         if len(r.boxes):
-            ratio = imgsz / max(r.width, r.height)
+            side = max(r.width, r.height)
+            ratio = imgsz / (min(window, side) if window > 0 else side)
             boxes = np.asarray(r.boxes, dtype=np.float64)
             sizes.append((boxes[:, 2:4] - boxes[:, 0:2]) * ratio)
     return torch.from_numpy(np.concatenate(sizes)) if sizes else torch.zeros((0, 2), dtype=torch.float64)
@@ -46,8 +51,10 @@ def resolve_similarity_scales(
     records: Any,
     imgsz: int,
     verbose: bool = True,
+    window: int = 0,
 ) -> SimilarityScales:
-    """The constants this run needs: `given` (> 0) for all, else each measure's value on the training set."""
+    """The constants this run needs: `given` (> 0) for all, else each measure's value on the training set
+    (`window`: the side of the training windows, 0 for whole images; see `training_box_sizes`)."""
     wanted = [  # (use, measure)
         *([("assign", assign_metric)] if similarity_measure(assign_metric).needs_scale else []),
         *(("box_loss", m) for m in box.params.data_scale_measures()),
@@ -59,7 +66,7 @@ def resolve_similarity_scales(
         values = [float(given)] * len(wanted)
         origin = "similarity_scale"
     else:
-        sizes = training_box_sizes(records, imgsz)
+        sizes = training_box_sizes(records, imgsz, window)
         values = [similarity_scale(m, sizes) for _, m in wanted]
         origin = f"{sizes.shape[0]} training boxes at imgsz {imgsz}"
     if verbose:

@@ -239,6 +239,21 @@ class TrainConfig:
         help="keep decoded images: ram or disk ('' = decode every time)",
         rule=Choice(("", "ram", "disk")),
     )
+    windows: int = option(
+        0,
+        help="train on windows of N x N source pixels drawn on the fly from each image or raster, "
+        "about W*H/N^2 per image per epoch (0 = whole images; docs/GEO.md)",
+        rule=Range(0, 32_768, example=640),
+        metavar="N",
+    )
+    window_empty_share: float = option(
+        0.1, help="share of the drawn windows that hold no object (with windows)", rule=Range(0, 1)
+    )
+    window_min_visible: float = option(
+        0.5,
+        help="with windows, a cut box is kept when this much of its area is inside (the tiler's rule)",
+        rule=Range(0, 1),
+    )
     fraction: float = option(
         1.0,
         help="train on this fraction of the training images (the first ones)",
@@ -253,6 +268,13 @@ class TrainConfig:
         if self.box_loss:  # a bad spec fails here, before any data is read or generated
             parse_box_loss_spec(self.box_loss)
         check_recipe(self)
+        if 0 < self.windows < 32:
+            raise ConfigError(f"windows={self.windows} is too small; use 0 (whole images) or a side >= 32")
+        if self.windows and self.cache:
+            raise ConfigError(
+                f"windows={self.windows} draws new windows every epoch, which cache={self.cache!r} "
+                "(whole decoded images) cannot hold; set cache to ''"
+            )
         if self.imgsz % 32:
             raise ConfigError(
                 f"imgsz={self.imgsz} is not a multiple of 32 (the largest stride); "

@@ -289,6 +289,7 @@ class Trainer:
         self.similarity_scales = resolve_similarity_scales(
             self.cfg.assign_metric, self.cfg.nms_metric, box, self.cfg.similarity_scale,
             self.data.train_loader.dataset.records, self.cfg.imgsz, verbose=self.ctx.is_main,
+            window=self.cfg.windows,
         )  # fmt: skip
         if self.similarity_scales.box_loss is not None:
             filled = box.params.with_data_scale(self.similarity_scales.box_loss)

@@ -133,7 +133,7 @@ def test_registered_only_inside_the_context():
         with pytest.raises(ConfigError, match="already registered"):
             register_format(CsvFormat)
     assert "mycsv" not in format_names()
-    with pytest.raises(ConfigError, match=r"unknown data format 'mycsv'.*coco, visdrone, voc, yolo"):
+    with pytest.raises(ConfigError, match=r"unknown data format 'mycsv'.*coco, raster, visdrone, voc, yolo"):
         get_format("mycsv")
 
 

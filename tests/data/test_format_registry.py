@@ -30,7 +30,9 @@ def test_every_format_describes_itself_and_refuses_a_missing_path(name, tmp_path
 
 
 def test_unknown_or_unwritable_format_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown data format 'nope'; registered formats: coco, visdrone"):
+    with pytest.raises(
+        ConfigError, match=r"unknown data format 'nope'; registered formats: coco, raster, visdrone"
+    ):
         convert("nope", "coco", tmp_path, tmp_path / "x.json")
     with pytest.raises(ConfigError, match=r"'voc' has no writer; formats that can be written: coco, yolo"):
         convert("coco", "voc", tmp_path, tmp_path / "x")
