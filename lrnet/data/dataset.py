@@ -30,7 +30,7 @@ from lrnet.data.augment import (
 from lrnet.data.coco import source_to_coco
 from lrnet.data.formats import load_dataset_source
 from lrnet.data.images import decode_image, read_image_size
-from lrnet.data.source import DetectionSource
+from lrnet.data.source import DetectionRecord, DetectionSource
 from lrnet.errors import ConfigError, DataError
 
 
@@ -49,6 +49,23 @@ def verify_images(source: DetectionSource) -> None:
         kept.append(r)
     source.records = kept
     source.images_verified = True
+
+
+def grey_ignore_regions(img: np.ndarray, record: DetectionRecord, value: int) -> np.ndarray:
+    """Fill the ignore regions of `record` with `value` in its decoded image `img` (in place; returned).
+
+    Regions are in the record's pixels (`width` x `height`) and are scaled to `img`'s size, then
+    widened to whole pixels, so that no part of an ignored object is left visible. Training greys
+    them (an object inside one is neither a target nor background); any tool that trains on the
+    same images without ignore regions can be given the same greyed pixels (experiments/hituav).
+    """
+    if not len(record.ignore):
+        return img
+    h0, w0 = img.shape[:2]
+    sx, sy = w0 / record.width, h0 / record.height
+    for x1, y1, x2, y2 in record.ignore.tolist():
+        img[int(y1 * sy) : int(np.ceil(y2 * sy)), int(x1 * sx) : int(np.ceil(x2 * sx))] = value
+    return img
 
 
 class DetectionDataset(Dataset):
@@ -162,12 +179,8 @@ class DetectionDataset(Dataset):
                 "check or re-encode the image files"
             )
         h0, w0 = img.shape[:2]
-        if self.grey_ignore and len(r.ignore):
-            sx, sy = w0 / r.width, h0 / r.height
-            for x1, y1, x2, y2 in r.ignore.tolist():
-                img[int(y1 * sy) : int(np.ceil(y2 * sy)), int(x1 * sx) : int(np.ceil(x2 * sx))] = (
-                    self.hyp.pad_value
-                )
+        if self.grey_ignore:
+            grey_ignore_regions(img, r, self.hyp.pad_value)
         scale = self.imgsz / max(h0, w0)
         if scale != 1:
             interp = cv2.INTER_LINEAR if (self.augment or scale > 1) else cv2.INTER_AREA
