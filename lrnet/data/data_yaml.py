@@ -79,13 +79,17 @@ def _kind(value: object) -> str:
 
 
 def check_split_entry(entry: object, split: str, path: Path, fmt: DataFormat) -> None:
-    """Refuse a split entry that is neither text, a list of texts nor a mapping (`train: 5`, `val: true`,
+    """Refuse a split entry that is neither text, a mapping nor a list of those (`train: 5`, `val: true`,
     `train: [images/a, 3]`) with a `DataError` naming the YAML and the key, before any reader turns it
     into a path."""
     items = entry if isinstance(entry, (list, tuple)) else [entry]
-    if isinstance(entry, dict) or (items and all(isinstance(i, str) and i.strip() for i in items)):
+
+    def usable(item: object) -> bool:  # a path, or a mapping the format reads (`format: raster`)
+        return isinstance(item, dict) or (isinstance(item, str) and bool(item.strip()))
+
+    if items and all(usable(i) for i in items):
         return
-    bad = next((i for i in items if not (isinstance(i, str) and i.strip())), entry)
+    bad = next((i for i in items if not usable(i)), entry)
     kind = _kind(bad)
     if bad is entry:
         what = f"'{split}: {shorten(entry, 80)}' is {kind}"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lrnet.data import coco, raster_format, visdrone, voc, yolo  # noqa: F401  (importing them registers the formats)
 from lrnet.data.data_yaml import SPLIT_KEYS, YAML_SUFFIXES, read_data_yaml, read_yaml_split
-from lrnet.data.registry import sniff_format
+from lrnet.data.registry import format_names, get_format, sniff_format
 from lrnet.data.source import DetectionSource
 from lrnet.data.yolo import label_path_for
 from lrnet.errors import InputFileNotFoundError, LrnetError
@@ -82,13 +82,15 @@ def dataset_inputs(data: str | Path, sources: Iterable[DetectionSource] = ()) ->
     `data` itself (a folder holding data.yaml: that YAML); for a data YAML, what each split entry
     names (image folders, list files, annotation files, split folders; a glob: its fixed leading
     folder); and for each loaded source in `sources`, the folders holding its images and their YOLO
-    label folders (`labels/` for `images/`). The YAML's root (`path:`) is not itself an input, so
-    a new folder beside the splits is a valid output.
+    label folders (`labels/` for `images/`), unless the format's entries name single files
+    (`DataFormat.reads_folders` False, e.g. `raster`). The YAML's root (`path:`) is not itself an
+    input, so a new folder beside the splits is a valid output.
     """
     path = Path(data)
     if path.is_dir() and (path / "data.yaml").is_file():
         path = path / "data.yaml"
     inputs = [path]
+    reads_folders = True
     if path.suffix.lower() in YAML_SUFFIXES and path.is_file():
         try:
             cfg = read_data_yaml(path)
@@ -97,8 +99,10 @@ def dataset_inputs(data: str | Path, sources: Iterable[DetectionSource] = ()) ->
         for key in SPLIT_KEYS:
             if key in cfg:
                 inputs.extend(_entry_paths(cfg[key], Path(cfg["root"])))
+        name = str(cfg.get("format", "yolo")).strip().lower()
+        reads_folders = get_format(name).reads_folders if name in format_names() else True
     folders: set[str] = set()
-    for source in sources:
+    for source in sources if reads_folders else ():
         folders.update(os.path.dirname(r.im_file) or "." for r in source.records)
     for folder in sorted(folders):
         inputs.append(Path(folder))

@@ -37,6 +37,7 @@ class RasterFormat(DataFormat):
     split_entry = "{raster: FILE, vector: FILE} (optionally class_field, layer), or a list of those"
     entry_keys = ("raster", "vector", "class_field", "layer")
     optional_keys = ("names", "class_field")
+    reads_folders = False  # entries name raster and vector files; their folders may hold outputs
 
     def read(self, path: Path, split: str) -> DetectionSource:
         if path.suffix.lower() not in YAML_SUFFIXES or not path.is_file():

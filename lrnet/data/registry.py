@@ -70,6 +70,9 @@ class DataFormat:
     entry_keys: ClassVar[tuple[str, ...]] = ()  # keys allowed when a split entry is a mapping
     required_keys: ClassVar[tuple[str, ...]] = ()  # top-level data YAML keys the format needs
     optional_keys: ClassVar[tuple[str, ...]] = ()  # top-level data YAML keys it also reads
+    # True: a split reads whole image folders, so those folders are inputs no output may lie inside
+    # (`formats.dataset_inputs`); False: split entries name single files, which are the inputs
+    reads_folders: ClassVar[bool] = True
 
     def sniff(self, path: Path) -> bool:
         """True when `path` (a file or folder given without a data YAML) is in this format."""
