@@ -98,7 +98,7 @@ def run_validation(job: ValJob) -> dict[str, Any]:
     With `slice_size` > 0 every full image is predicted tile by tile and merged (`sliced_eval`).
     """
     max_det = job.val_max_det  # checks the protocol before any loading
-    model, names, default_imgsz = load_inference_model(job.weights, device=job.device)
+    model, names, default_imgsz = load_inference_model(job.weights, job.device, job.trust_code)
     imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
     if job.slicing.slice:
         result, gt, n_images = _run_sliced(job, model, names, imgsz)
