@@ -43,4 +43,5 @@ class DeviceError(LrnetError, RuntimeError):
 
 
 class RunError(LrnetError, RuntimeError):
-    """A run folder that cannot be used: locked by another process, not writable, or out of space."""
+    """A run that cannot go on: its folder is locked, not writable or out of space, or an exported
+    model fails while running."""

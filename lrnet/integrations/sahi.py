@@ -35,18 +35,21 @@ class LrnetDetectionModel(DetectionModel):
     """SAHI `DetectionModel` running an lrnet checkpoint (.pt) or exported .onnx file.
 
     Extra keyword arguments: `iou` (NMS threshold, default 0.7) and `max_det` (default 300) per
-    forward pass (per slice under sliced prediction).
+    forward pass (per slice under sliced prediction); `trust_code=True` to load a TorchScript file
+    (a program that runs when loaded).
     """
 
-    def __init__(self, *args: Any, iou: float = 0.7, max_det: int = 300, **kwargs: Any) -> None:
-        self.iou, self.max_det = float(iou), int(max_det)
+    def __init__(
+        self, *args: Any, iou: float = 0.7, max_det: int = 300, trust_code: bool = False, **kwargs: Any
+    ) -> None:
+        self.iou, self.max_det, self.trust_code = float(iou), int(max_det), bool(trust_code)
         self.names: list[str] = []
         self.predictor: Predictor | None = None
         super().__init__(*args, **kwargs)
 
     def load_model(self) -> None:
         """Load `model_path` (lrnet checkpoint or .onnx) on `device`."""
-        model, names, imgsz = load_inference_model(self.model_path, device=str(self.device))
+        model, names, imgsz = load_inference_model(self.model_path, str(self.device), self.trust_code)
         self.set_model(model, names=names, imgsz=imgsz)
 
     def set_model(

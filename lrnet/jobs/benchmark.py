@@ -29,6 +29,7 @@ from lrnet.data.images import decode_image
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import write_text_atomic
 from lrnet.jobs.export import FORMAT_SUFFIXES, ExportJob, run_export
+from lrnet.runtime.backends import carries_code, refuse_untrusted_code
 from lrnet.runtime.predictor import Predictor, load_inference_model
 from lrnet.runtime.run_dir import next_run_dir
 from lrnet.runtime.threads import available_cores
@@ -78,6 +79,10 @@ class BenchmarkJob:
     project: str = option("runs/benchmark", help="parent folder of runs")
     name: str = option("exp", help="run name (a number is appended if it exists, unless exist_ok)")
     exist_ok: bool = option(False, help="reuse an existing run folder")
+    trust_code: bool = option(
+        False, help="weights may be a program (TorchScript: its code runs when loaded; also "
+        "LRNET_TRUST_CODE=1); the files this benchmark exports are trusted",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -146,6 +151,8 @@ def first_decodable_image(records: list[Any]) -> np.ndarray:
 def run_benchmark(job: BenchmarkJob) -> dict[str, Any]:
     """Export, validate and time every format; returns the summary written to benchmark.json."""
 
+    if carries_code(job.weights):  # before a run folder is made; the exports below are lrnet's own
+        refuse_untrusted_code(job.weights, job.trust_code)
     if job.threads:
         torch.set_num_threads(job.threads)
     inputs = [job.weights, *dataset_inputs(job.data)]  # the run folder never is, holds or is inside one
@@ -155,7 +162,8 @@ def run_benchmark(job: BenchmarkJob) -> dict[str, Any]:
     imgsz = job.imgsz
     for spec in tqdm(job.formats, desc="export + validate", leave=False):
         path, check = _export(job, spec, out_dir / "models")
-        model, _, default_imgsz = load_inference_model(path)
+        own_export = parse_format(spec)[0] != "pytorch"  # written just now from the checkpoint
+        model, _, default_imgsz = load_inference_model(path, trust_code=job.trust_code or own_export)
         imgsz = imgsz or default_imgsz
         files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
         size = sum(p.stat().st_size for p in files if p.is_file()) / 2**20

@@ -24,6 +24,7 @@ from lrnet.losses.detection import DEFAULT_BOX_LOSS
 from lrnet.nn import shipped_model_names
 from lrnet.nn.config import CHECKPOINT_SUFFIXES
 from lrnet.weights.checkpoint import CHECKPOINT_FORMAT, check_finite_weights, load_checkpoint
+from lrnet.weights.safe_pickle import UnsafePickleError, scan_torch_file
 
 _BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")  # state-dict entries, not parameters
 _TORCH_FILE_HEADS = (b"PK\x03\x04", b"\x80")  # torch zip archive, legacy torch pickle
@@ -172,6 +173,15 @@ def _what_else(path: Path) -> str | None:
     with path.open("rb") as f:
         if not f.read(4).startswith(_TORCH_FILE_HEADS):
             return f"{path}: not a torch file (neither a zip archive nor a pickle); {give}"
+    try:
+        scan_torch_file(path)  # torch.load below only after the bounds it lacks (size, colliding keys)
+    except UnsafePickleError:
+        return None  # load_checkpoint's message names the bound
+    except Exception as e:  # not a readable zip archive: torch.load would fail or read a legacy file
+        return (
+            f"{path}: a damaged torch file (truncated or corrupt: {type(e).__name__}), or a legacy one "
+            "from before torch 1.6; use an intact copy, e.g. the run's weights/last.pt or weights/best.pt"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for foreign, refused or damaged files

@@ -106,7 +106,7 @@ class _Model:
     """One loaded model with its predictor and class names."""
 
     def __init__(self, weights: str, job: PredictJob) -> None:
-        model, self.names, default_imgsz = load_inference_model(weights, job.device)
+        model, self.names, default_imgsz = load_inference_model(weights, job.device, job.trust_code)
         imgsz = inference_imgsz(model, weights, job.imgsz, default_imgsz)
         self.predictor = job.predictor(model, imgsz)
         self.slicing = job.slicing

@@ -152,7 +152,7 @@ def run_validation(job: ValJob) -> dict[str, Any]:
             "is not one; give the raster it annotates"
         )
     job.run_dir(mkdir=False, inputs=val_inputs(job))  # a run folder over the inputs: refused before any work
-    model, names, default_imgsz = load_inference_model(job.weights, device=job.device)
+    model, names, default_imgsz = load_inference_model(job.weights, job.device, job.trust_code)
     imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
     if job.slicing.slice or job.is_raster:
         result, gt, n_images, source = _run_sliced(job, model, names, imgsz)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lrnet.errors import DependencyError, ExportError
+from lrnet.runtime.backends.base import check_output, run_failure
 
 ONNX_INPUT_NAME = "images"
 ONNX_OUTPUT_NAME = "predictions"
@@ -36,7 +37,8 @@ def import_onnxruntime() -> Any:
 
 
 def session_options(threads: int | None = None, optimization: str = "all") -> Any:
-    """onnxruntime SessionOptions: intra-op thread count (None: runtime default) and graph optimisation."""
+    """onnxruntime SessionOptions: intra-op thread count (None: runtime default), graph optimisation,
+    and onnxruntime's own log lines limited to errors."""
     ort = import_onnxruntime()
 
     opts = ort.SessionOptions()
@@ -51,6 +53,7 @@ def session_options(threads: int | None = None, optimization: str = "all") -> An
             f"onnxruntime optimization={optimization!r} is unknown; use one of {sorted(levels)}"
         )
     opts.graph_optimization_level = levels[optimization]
+    opts.log_severity_level = 3  # errors only: a foreign graph's warnings are not the user's to act on
     if threads:
         opts.intra_op_num_threads = int(threads)
     return opts
@@ -72,6 +75,7 @@ class OnnxModel:
 
     A model exported without dynamic axes has a fixed batch and size: larger batches are run in chunks
     of the exported batch, and an input of another size raises an `OnnxModelError` naming both sizes.
+    A graph that fails while running (`session.run`) or returns another shape raises `RunError`.
     """
 
     def __init__(
@@ -96,6 +100,8 @@ class OnnxModel:
                 f"{self.path}: not a loadable ONNX model ({type(e).__name__}: {str(e).strip()}); export it "
                 "again from a checkpoint"
             ) from e
+        self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = 4  # a failed run is raised as one RunError, not logged too
         meta = self.session.get_modelmeta().custom_metadata_map
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
@@ -144,14 +150,16 @@ class OnnxModel:
         outs = []
         for i in range(0, arr.shape[0], chunk):
             part = arr[i : i + chunk]
-            if part.shape[0] < chunk:  # fixed batch: pad the last chunk, drop the padding afterwards
-                pad = torch.zeros((chunk - part.shape[0], *part.shape[1:])).numpy()
-                out = self.session.run(None, {self.input_name: _concat(part, pad)})[0][: part.shape[0]]
-            else:
-                out = self.session.run(None, {self.input_name: part})[0]
-            outs.append(torch.from_numpy(out))
+            n = part.shape[0]
+            if n < chunk:  # fixed batch: pad the last chunk, drop the padding afterwards
+                part = np.concatenate((part, np.zeros((chunk - n, *part.shape[1:]), np.float32)))
+            outs.append(torch.from_numpy(self._run(part)[:n]))
         return torch.cat(outs).to(x.device)
 
-
-def _concat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.concatenate((a, b), axis=0)
+    def _run(self, part: np.ndarray) -> np.ndarray:
+        """One session run: its errors (onnxruntime's own types) become `RunError` naming the file."""
+        try:
+            out = self.session.run(None, {self.input_name: part}, self.run_options)[0]
+        except Exception as e:  # onnxruntime raises Fail, RuntimeException, InvalidArgument, ...
+            raise run_failure(self.path, e) from e
+        return check_output(self.path, np.asarray(out), part.shape[0], self.nc)

@@ -22,7 +22,7 @@ from lrnet.eval.coco_metrics import default_max_det
 from lrnet.ops import postprocess, scale_boxes
 from lrnet.ops.similarity_nms import NMS_METRICS
 from lrnet.ops.slicing import SliceConfig, merge_tiles
-from lrnet.runtime.backends import backend_for
+from lrnet.runtime.backends import backend_for, load_exported
 from lrnet.runtime.device import select_device
 from lrnet.runtime.imgsz import check_imgsz
 from lrnet.runtime.onnx_backend import OnnxModel, execution_providers
@@ -31,10 +31,13 @@ from lrnet.weights.checkpoint import load_checkpoint, load_model
 
 
 def load_inference_model(
-    weights: str | Path, device: str | torch.device = "cpu"
+    weights: str | Path, device: str | torch.device = "cpu", trust_code: bool = False
 ) -> tuple[Any, list[str] | None, int]:
     """(model, class names, default imgsz) from an lrnet checkpoint (fused) or an exported model
     (`.onnx`, OpenVINO `.xml`, `.torchscript`: `lrnet.runtime.backends`).
+
+    A format whose files are programs (TorchScript) is refused before it is read unless
+    `trust_code` (or `LRNET_TRUST_CODE=1`): loading it runs its code (`backends.load_exported`).
 
     On a CPU the checkpoint's weights are stored channels-last: oneDNN's convolutions then keep every
     activation in that layout instead of converting each one to and from NCHW: measured 0.81x the
@@ -50,7 +53,7 @@ def load_inference_model(
         model = OnnxModel(weights, providers=execution_providers(device))
         return model, model.names, model.imgsz
     if backend is not None:
-        model = backend(weights)
+        model = load_exported(weights, trust_code=trust_code)
         return model, model.names, model.imgsz
     ckpt = load_checkpoint(weights)
     imgsz = int((ckpt.get("train_args") or {}).get("imgsz", 640))
@@ -238,6 +241,10 @@ class InferenceOptions:
         0.0, help="NWD constant C in pixels for nms_metric nwd (0: 12.8)", rule=Range(0, 100_000)
     )
     slicing: SliceConfig = option(default_factory=SliceConfig, help="sliced inference")
+    trust_code: bool = option(
+        False, help="load model files that are programs (TorchScript: its code runs when loaded; also "
+        "LRNET_TRUST_CODE=1); only for files you trust",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         check_options(self)

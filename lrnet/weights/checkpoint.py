@@ -14,6 +14,7 @@ import torch
 from lrnet.errors import CheckpointError, LrnetError
 from lrnet.fileio import atomic_write
 from lrnet.nn import build_model
+from lrnet.weights.safe_pickle import scan_torch_file
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -43,7 +44,11 @@ def save_checkpoint(path: str | Path, ckpt: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with `weights_only=True`; raise `CheckpointError` naming the file otherwise."""
+    """Load a checkpoint with `weights_only=True`; raise `CheckpointError` naming the file otherwise.
+
+    The file is first checked by `safe_pickle.scan_torch_file` (inflated size, linear unpickling):
+    torch's weights-only unpickler runs no code but builds dicts in quadratic time on colliding keys.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
@@ -51,6 +56,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "weights/best.pt in its run folder)"
         )
     try:
+        scan_torch_file(path)  # bounds torch.load's unpickler does not have (size, colliding keys)
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for foreign or corrupt files
         raise CheckpointError(

@@ -23,6 +23,7 @@ from torch import nn
 
 from lrnet.errors import CheckpointError
 from lrnet.weights.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+from lrnet.weights.safe_pickle import UnsafePickleError, scan_torch_file
 from lrnet.weights.ultralytics_import import is_placeholder, module_tensors, read_torch_pickle
 
 NECK_BOTTOM_UP = 6  # Conv, Concat, C2f, Conv, Concat, C2f: the YOLOv8 bottom-up path before Detect
@@ -86,13 +87,17 @@ def load_weights_source(path: str | Path) -> SourceWeights:
     """Read weights from `path` (lrnet checkpoint, ultralytics `.pt`, or a state dict) safely.
 
     Nothing from the file is imported or executed: lrnet files and state dicts load with
-    `torch.load(weights_only=True)`, ultralytics pickles with the restricted unpickler.
+    `torch.load(weights_only=True)` after `safe_pickle.scan_torch_file` checked the file's bounds,
+    ultralytics pickles with the restricted unpickler.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file; check the path")
     try:
+        scan_torch_file(path)  # bounds torch.load's unpickler does not have (size, colliding keys)
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except UnsafePickleError as e:
+        raise CheckpointError(f"{path}: refused ({e}); nothing from the file was run") from e
     except Exception:  # anything torch refuses goes to the restricted reader
         obj = None
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
@@ -128,12 +133,34 @@ def _load_ultralytics(path: Path) -> SourceWeights:
     if not tensors:
         raise CheckpointError(f"{path}: the pickled model holds no model.N tensors; not a YOLOv8 detector")
     attrs = model.attributes()
-    names = attrs.get("names")
-    if isinstance(names, dict):
-        names = [str(names[i]) for i in sorted(names) if isinstance(i, int)]
     yaml = attrs.get("yaml") if isinstance(attrs.get("yaml"), dict) else {}
-    stem = Path(str(yaml.get("yaml_file", ""))).stem
-    return SourceWeights(path, "ultralytics", tensors, names if isinstance(names, list) else None, None, stem)
+    yaml_file = yaml.get("yaml_file")
+    stem = Path(yaml_file).stem if isinstance(yaml_file, str) and len(yaml_file) < 4096 else ""
+    return SourceWeights(path, "ultralytics", tensors, class_names(attrs.get("names")), None, stem)
+
+
+def class_names(names: Any) -> list[str] | None:
+    """Class names from a pickled `names`: a list of names, or a mapping of the class indices
+    0..n-1 (int or digit-string keys) to names; anything else (mixed or missing indices, names that
+    are not text) is None, and the classes are then named by index."""
+    if isinstance(names, (list, tuple)):
+        pairs = list(enumerate(names))
+    elif isinstance(names, dict):
+        pairs = []
+        for key, name in names.items():
+            if type(key) is str and key.isascii() and key.isdigit() and len(key) < 10:
+                key = int(key)
+            if type(key) is not int:
+                return None
+            pairs.append((key, name))
+    else:
+        return None
+    by_index = dict(pairs)
+    if len(by_index) != len(pairs) or sorted(by_index) != list(range(len(pairs))):
+        return None
+    if not all(isinstance(name, (str, int, float)) for name in by_index.values()):
+        return None
+    return [str(by_index[i])[:200] for i in range(len(pairs))]
 
 
 def _layer_map(src_head: int, src_levels: int, dst_head: int, dst_levels: int):

@@ -88,7 +88,7 @@ def test_fp32_formats_match_pytorch_and_carry_metadata(setup, fmt):
         ExportJob(str(ckpt), format=fmt, imgsz=IMGSZ, out=str(root / f"m32{FORMAT_SUFFIXES[fmt]}"))
     )
     assert result.ok and result.max_rel_diff <= 1e-3
-    exported, names, imgsz = load_inference_model(result.path)
+    exported, names, imgsz = load_inference_model(result.path, trust_code=True)  # lrnet's own export
     assert names == ["c0", "c1", "c2"] and imgsz == IMGSZ and exported.nc == 3
     assert exported.stride.tolist() == model.stride.tolist()
     x = torch.rand(3, 3, IMGSZ, IMGSZ)  # batch 3 through a batch-1 export
@@ -244,12 +244,12 @@ def test_foreign_and_broken_exported_files_are_refused(tmp_path):
     bad = tmp_path / "bad.torchscript"
     bad.write_bytes(b"not a zip")
     with pytest.raises(ExportError, match="not a loadable TorchScript"):
-        load_exported(bad)
+        load_exported(bad, trust_code=True)
     # a TorchScript module without lrnet metadata
     plain = tmp_path / "plain.torchscript"
     torch.jit.save(torch.jit.script(torch.nn.Identity()), str(plain))
     with pytest.raises(ExportError, match="missing or broken lrnet metadata"):
-        load_exported(plain)
+        load_exported(plain, trust_code=True)
     with pytest.raises(ExportError, match="no such exported model"):
         load_exported(tmp_path / "missing.torchscript")
 

@@ -3,12 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-from lrnet.errors import ExportError
+from lrnet.errors import ExportError, RunError
 from lrnet.runtime.backends.metadata import ExportMeta
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+def run_failure(path: str | Path, error: BaseException) -> RunError:
+    """The one-line `RunError` for an exported model that failed while running (not while loading).
+
+    The runtimes raise their own types with long messages (an onnxruntime allocation of a 2.46 TB
+    buffer, a reshape that does not fit, a TorchScript exception): the first line is kept, its start
+    (where it failed) and its end (why: onnxruntime puts the reason after a source location).
+    """
+    lines = str(error).strip().splitlines()
+    first = lines[0] if lines else ""
+    if len(first) > 320:
+        first = f"{first[:140]} ... {first[-170:]}"
+    return RunError(
+        f"{path}: the exported model failed while running ({type(error).__name__}: {first}); it is not a "
+        "working lrnet detector: export it again from its checkpoint, or run the checkpoint (.pt) itself"
+    )
+
+
+def check_output(path: str | Path, out: ArrayT, batch: int, nc: int) -> ArrayT:
+    """`out` (an array or tensor) when it is the detector output (batch, A, 4 + nc), else `RunError`
+    naming `path`: a foreign graph's output would otherwise fail later, deep in post-processing."""
+    if out.ndim != 3 or out.shape[0] != batch or out.shape[2] != 4 + nc:
+        raise run_failure(
+            path, ValueError(f"output of shape {tuple(out.shape)}, expected ({batch}, A, {4 + nc})")
+        )
+    return out
 
 
 class ExportedModel:
@@ -61,5 +91,6 @@ class ExportedModel:
             n = part.shape[0]
             if n < chunk:  # fixed batch: pad the last chunk, drop the padding afterwards
                 part = np.concatenate((part, np.zeros((chunk - n, *part.shape[1:]), np.float32)))
-            outs.append(torch.from_numpy(np.asarray(self.run(part), dtype=np.float32)[:n].copy()))
+            out = check_output(self.path, np.asarray(self.run(part), dtype=np.float32), chunk, self.nc)
+            outs.append(torch.from_numpy(out[:n].copy()))
         return torch.cat(outs).to(x.device)

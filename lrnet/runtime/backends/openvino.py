@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from lrnet.errors import DependencyError, ExportError
-from lrnet.runtime.backends.base import ExportedModel
+from lrnet.runtime.backends.base import ExportedModel, run_failure
 from lrnet.runtime.backends.metadata import META_KEYS, parse_metadata
 from lrnet.runtime.backends.registry import register_backend
 
@@ -93,4 +93,7 @@ class OpenVinoModel(ExportedModel):
         self.request = self.compiled.create_infer_request()
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self.request.infer({0: x})[0].copy()
+        try:
+            return self.request.infer({0: x})[0].copy()
+        except Exception as e:  # OpenVINO raises RuntimeError and its own types from inference
+            raise run_failure(self.path, e) from e
