@@ -109,9 +109,9 @@ def main() -> None:
               "--tile", "160", "--overlap", "0.5", "--keep-empty", "0")  # fmt: skip
     weights = work / "train" / "weights" / "last.pt"
     if not weights.exists():
-        lrnet("train", "--data", str(tiles / "data.yaml"), "--model", "lrnet-n", "--imgsz", "160",
-              "--epochs", str(args.epochs), "--batch", "8", "--workers", "0", "--close-mosaic", "5",
-              "--nbs", "8", "--val", "false", "--project", str(work), "--name", "train", "--exist-ok")  # fmt: skip
+        train = ["--data", str(tiles / "data.yaml"), "--model", "lrnet-n", "--imgsz", "160", "--batch", "8"]
+        train += ["--epochs", str(args.epochs), "--workers", "0", "--close-mosaic", "5", "--nbs", "8"]
+        lrnet("train", *train, "--val", "false", "--project", str(work), "--name", "train", "--exist-ok")
     lrnet("predict", "--weights", str(weights), "--source", str(raster), "--slice", "160",
           "--overlap", "0.25", "--imgsz", "160", "--save-geojson", "--project", str(work),
           "--name", "predict", "--exist-ok")  # fmt: skip
