@@ -8,7 +8,7 @@ Steps (each an ordinary lrnet command, run in a subprocess):
 4. `lrnet predict --save-geojson` predicts the whole raster window by window;
 5. the GeoJSON polygons (map coordinates) are mapped back to pixels and drawn with the truth.
 
-    python experiments/geo_example.py [--epochs 30] [--work runs/geo_example] [--out docs/geo_example.png]
+    python experiments/geo_example.py [--epochs 150] [--work runs/geo_example] [--out docs/geo_example.png]
 
 Needs the `geo` extra. It shows the plumbing (both layers land on the same trees), not a tree detector:
 the model is trained and drawn on the same raster.
@@ -94,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--work", default="runs/geo_example")
     parser.add_argument("--out", default="docs/geo_example.png")
     args = parser.parse_args()

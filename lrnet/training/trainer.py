@@ -376,13 +376,14 @@ class Trainer:
                 stop = False
                 if ctx.is_main:
                     metrics, fit = self._validate()
-                    improved = fit > self.best_fitness
+                    # without validation no epoch is known to be better: best.pt follows the latest
+                    improved = fit > self.best_fitness or not self.validates
                     if improved:
                         self.best_fitness, self.best_epoch = fit, epoch
                     self._write_csv_row(epoch, losses, metrics, lrs, time.time() - t0)
                     self._save(epoch, metrics, improved)
                     self.callbacks.run("on_epoch_end", self, epoch_scalars(epoch, losses, lrs, metrics))
-                    stop = cfg.patience > 0 and epoch - self.best_epoch >= cfg.patience
+                    stop = self.validates and cfg.patience > 0 and epoch - self.best_epoch >= cfg.patience
                     if stop:
                         print(f"early stop: {cfg.patience} epochs without gain (best {self.best_epoch + 1})")
                 if bool(broadcast_object(stop, ctx)):
@@ -494,8 +495,13 @@ class Trainer:
     def _eval_model(self) -> nn.Module:
         return self.ema.ema if self.ema is not None else unwrap_model(self.model)
 
+    @property
+    def validates(self) -> bool:
+        """Whether each epoch is scored (fitness, early stopping and best.pt mean something)."""
+        return bool(self.cfg.val) and self.data.val_loader is not None
+
     def _validate(self) -> tuple[dict[str, float], float]:
-        if not self.cfg.val or self.data.val_loader is None:
+        if not self.validates:
             return {}, 0.0
         out = evaluate(
             self._eval_model(),

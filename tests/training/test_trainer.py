@@ -53,6 +53,20 @@ def test_train_writes_results_checkpoints_and_is_deterministic(tiny_yaml, tmp_pa
     assert model.nc == 2 and model(torch.zeros(1, 3, 128, 128)).shape[-1] == 4 + 2
 
 
+def test_without_validation_nothing_stops_early_and_best_is_the_latest(tiny_yaml, tmp_path):
+    """Before: with val off every epoch scored fitness 0, so `patience` stopped the run and best.pt
+    kept epoch 1's weights."""
+    run = train(
+        model="yolov8n", data=str(tiny_yaml), epochs=3, imgsz=128, batch=8, workers=0, device="cpu",
+        val=False, patience=1, plots=False, project=str(tmp_path), name="noval",
+    )  # fmt: skip
+    assert [r["epoch"] for r in _rows(run.save_dir / "results.csv")] == ["1", "2", "3"]
+    best, last = load_checkpoint(run.best), load_checkpoint(run.last)
+    assert best["epoch"] == last["epoch"] == 2
+    for k, v in last["model"].items():
+        assert torch.equal(v, best["model"][k]), k
+
+
 # `lrnet train` that SIGKILLs itself at the 4th training step (backward) after epoch 1 saved last.pt:
 # in the middle of epoch 2 (8 steps), at the same point on any machine, quiet or busy.
 KILLED_TRAIN = """
