@@ -48,6 +48,7 @@ try:  # the optional extra `geo`; every function below says how to install it wh
     import rasterio
     from rasterio.enums import ColorInterp, MaskFlags
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
+    from rasterio.warp import transform as _warp_transform
     from rasterio.windows import Window
 except ImportError:  # pragma: no cover - exercised only where the extra is missing
     rasterio = None
@@ -67,6 +68,22 @@ def require_rasterio() -> None:
     """Raise `DependencyError` naming the extra when rasterio is not installed."""
     if rasterio is None:
         raise DependencyError("reading rasters (GeoTIFF) needs rasterio: pip install lrnet[geo]")
+
+
+def reproject_points(
+    src_crs: Any, dst_crs: Any, xs: Sequence[float], ys: Sequence[float], origin: str | Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points from `src_crs` to `dst_crs` (the one reprojection of vector boxes and map layers);
+    `DataError` naming `origin` when PROJ cannot do it."""
+    require_rasterio()
+    try:
+        rx, ry = _warp_transform(src_crs, dst_crs, list(xs), list(ys))
+    except (RasterioError, ValueError) as exc:  # CRSError is a ValueError
+        raise DataError(
+            f"{origin}: cannot reproject from {src_crs} to {dst_crs} ({str(exc)[:200]}); "
+            "check both coordinate reference systems"
+        ) from exc
+    return np.asarray(rx, dtype=np.float64), np.asarray(ry, dtype=np.float64)
 
 
 def is_raster_path(path: str | Path) -> bool:

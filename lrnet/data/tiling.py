@@ -252,6 +252,18 @@ class _SplitWriter:
             self.counts["tiles"] += 1
             self.counts["boxes"] += len(t.boxes)
 
+    def mark(self) -> tuple[int, dict[str, int]]:
+        """Where the split stands now, for `rollback`."""
+        return len(self.records), dict(self.counts)
+
+    def rollback(self, mark: tuple[int, dict[str, int]]) -> None:
+        """Delete the tiles written since `mark` and forget them (an image that failed midway)."""
+        n, counts = mark
+        for record in self.records[n:]:
+            Path(record.im_file).unlink(missing_ok=True)
+        del self.records[n:], self.infos[n:]
+        self.counts = counts
+
     def finish(
         self, names: list[str], category_ids: list[int], counter: SkipCounter, extra: dict[str, Any]
     ) -> dict[str, Any]:
@@ -317,9 +329,15 @@ def _tile_source(
             except DataError as exc:
                 counter.skip(r.im_file, "unreadable raster", str(exc))
                 continue
-            with open_raster(r.im_file, bands=job.labels.bands or None) as reader:
-                item, rasters[r.im_file] = _raster_item(r, reader, job.scale)
-                writer.add(item, stem, progress=one and job.verbose)
+            mark = writer.mark()
+            try:
+                with open_raster(r.im_file, bands=job.labels.bands or None) as reader:
+                    item, rasters[r.im_file] = _raster_item(r, reader, job.scale)
+                    writer.add(item, stem, progress=one and job.verbose)
+            except DataError as exc:  # e.g. a corrupt block midway: none of its tiles are kept
+                writer.rollback(mark)
+                rasters.pop(r.im_file, None)
+                counter.skip(r.im_file, "unreadable raster", str(exc))
             continue
         try:  # the file's own header size, and the size after scale, within the pixel limit
             img = decode_image(r.im_file, scale=job.scale)

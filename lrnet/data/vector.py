@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lrnet.data.raster import RasterInfo, map_to_pixel, parse_bands, read_raster_info
+from lrnet.data.raster import RasterInfo, map_to_pixel, parse_bands, read_raster_info, reproject_points
 from lrnet.data.source import DetectionRecord, DetectionSource
 from lrnet.errors import ConfigError, DataError, DependencyError, InputFileNotFoundError
 from lrnet.fileio import shorten
@@ -42,7 +42,6 @@ try:  # the optional extra `geo`; `_require_geo` says how to install it when it 
     from pyogrio.errors import DataLayerError, DataSourceError
     from rasterio.crs import CRS
     from rasterio.errors import CRSError
-    from rasterio.warp import transform as warp_transform
 except ImportError:  # pragma: no cover - exercised only where the extra is missing
     pyogrio = shapely = None
 
@@ -201,7 +200,7 @@ def _pixel_extents(
         ok = np.isfinite(coords).all(1)
         tx, ty = np.full(len(xs), np.nan), np.full(len(ys), np.nan)
         if ok.any():
-            rx, ry = warp_transform(vcrs, rcrs, xs[ok].tolist(), ys[ok].tolist())
+            rx, ry = reproject_points(vcrs, rcrs, xs[ok].tolist(), ys[ok].tolist(), info.path)
             tx[ok], ty[ok] = rx, ry
         xs, ys = tx, ty
         np.logical_and.at(finite, owner, np.isfinite(xs) & np.isfinite(ys))

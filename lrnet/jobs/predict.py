@@ -235,17 +235,18 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
             image_id += 1
 
         survey = run_rasters(
-            rasters, model.predictor, model.names, job.slicing, job.raster, save_dir, job.save_txt, add_raster
-        )
+            rasters, model.predictor, model.names, job.slicing, job.raster, save_dir, job.save_txt,
+            add_raster, weights=job.weights[0],
+        )  # fmt: skip
         counts["rasters"], counts["rasters_resumed"] = survey.rasters, survey.resumed
         counts["windows"], counts["windows_skipped"] = survey.windows, survey.windows_skipped
         counts["skipped"] += len(survey.skipped)
         skipped.extend(survey.skipped)
-    if job.raster.merge_layers and all_rasters:
-        write_merged_layers(all_rasters, save_dir, models[0].names, job.raster)
-    if job.save_json:
+    if job.save_json:  # before the merged layer, which may fail on rasters of several CRSs
         name = f"predictions_shard{shard[0]}of{shard[1]}.json" if shard else "predictions.json"
         write_text_atomic(save_dir / name, json.dumps(results))
+    if job.raster.merge_layers and all_rasters:
+        write_merged_layers(all_rasters, save_dir, models[0].names, job.raster)
     if skipped:
         more = f" and {len(skipped) - SKIPPED_NAMED} more" if len(skipped) > SKIPPED_NAMED else ""
         warnings.warn(

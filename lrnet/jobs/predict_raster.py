@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from lrnet.data.cache import files_hash
 from lrnet.data.raster import (
     RasterInfo,
     is_raster_path,
@@ -158,14 +159,23 @@ class RasterSurvey:
 
 
 def _resume(
-    marker: Path, path: Path, stem: str, save_dir: Path, names: Sequence[str] | None, opts: RasterOptions
-) -> torch.Tensor:
-    """Detections of a finished raster, after writing the map outputs asked for now that it lacks."""
+    marker: Path, path: Path, stem: str, save_dir: Path, names: Sequence[str] | None, opts: RasterOptions,
+    settings: dict[str, Any],
+) -> torch.Tensor:  # fmt: skip
+    """Detections of a finished raster, after writing the map outputs asked for now that it lacks;
+    `ConfigError` when it was predicted with other `settings` (weights, slicing, bands)."""
     done = read_marker(marker)
     if done["raster"] != path.name:
         raise DataError(
             f"{marker} holds the results of {done['raster']}, not {path.name}; predict into another run "
             "folder (name)"
+        )
+    differ = [k for k, v in settings.items() if done.get(k) != v]
+    if differ:  # a folder reused with other weights or slicing: its results are not this run's
+        was = ", ".join(f"{k} {done.get(k)!r} -> {settings[k]!r}" for k in differ)
+        raise ConfigError(
+            f"{marker}: {path.name} was predicted in this run folder with other settings ({was}); "
+            "predict into a new run folder (name), or delete the folder's results to predict again"
         )
     write_map_outputs(save_dir, stem, done["dets"], done["info"], names, opts, only_missing=True)
     return torch.from_numpy(done["dets"]).float()
@@ -173,7 +183,7 @@ def _resume(
 
 def _finish(
     result: RasterPrediction, path: Path, stem: str, save_dir: Path, names: Sequence[str] | None,
-    opts: RasterOptions, slicing: SliceConfig, save_txt: bool,
+    opts: RasterOptions, slicing: SliceConfig, save_txt: bool, settings: dict[str, Any],
 ) -> None:  # fmt: skip
     """Write a predicted raster's outputs, its `.detections.json` last (the raster is then finished)."""
     info = result.info
@@ -193,7 +203,7 @@ def _finish(
     record = {
         "format": MARKER_FORMAT, "version": 1, "raster": path.name, "path": str(path),
         "info": dataclasses.asdict(info), "bands": list(result.bands), "names": list(names or []),
-        "slice": slicing.slice, "overlap": slicing.overlap, **result.summary(), "detections": rows,
+        **result.summary(), **settings, "detections": rows,
     }  # fmt: skip
     write_text_atomic(_marker_path(save_dir, stem), json.dumps(record))
 
@@ -207,14 +217,21 @@ def run_rasters(
     save_dir: Path,
     save_txt: bool = False,
     on_result: Callable[[str, torch.Tensor], None] | None = None,
+    weights: str | Path = "",
 ) -> RasterSurvey:
     """Predict every (raster path, output stem) not finished yet in `save_dir` (module docstring).
 
     A raster that cannot be read is skipped with a warning and listed; `on_result(stem, dets)` sees
-    the detections of every finished raster (new or resumed), e.g. for predictions.json.
+    the detections of every finished raster (new or resumed), e.g. for predictions.json. A finished
+    raster is resumed only when it was predicted with the same `weights` file (path, size and
+    modification time), slicing and bands.
     """
     survey = RasterSurvey()
     slicing = raster_slicing(cfg, predictor.imgsz)
+    settings = {
+        "weights": files_hash([str(Path(weights).resolve())]) if weights else "",
+        "slice": slicing.slice, "overlap": slicing.overlap, "bands_option": opts.bands,
+    }  # fmt: skip
     if rasters and not cfg.slice:
         warnings.warn(
             f"rasters are predicted by windows: no slice size given, so {slicing.slice} px tiles "
@@ -227,12 +244,12 @@ def run_rasters(
         marker = _marker_path(save_dir, stem)
         try:
             if marker.exists():
-                dets = _resume(marker, path, stem, save_dir, names, opts)
+                dets = _resume(marker, path, stem, save_dir, names, opts, settings)
                 survey.resumed += 1
             else:
                 result = predict_raster(predictor, path, slicing, opts.bands or None)
                 dets = result.dets
-                _finish(result, path, stem, save_dir, names, opts, slicing, save_txt)
+                _finish(result, path, stem, save_dir, names, opts, slicing, save_txt, settings)
                 survey.rasters += 1
                 survey.windows += result.windows
                 survey.windows_skipped += result.skipped_nodata + result.skipped_blank

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrnet.data.raster import RasterInfo, pixel_to_map
+from lrnet.data.raster import RasterInfo, pixel_to_map, reproject_points
 from lrnet.errors import ConfigError, DataError, DependencyError
 from lrnet.fileio import atomic_path, write_text_atomic
 
@@ -31,7 +31,6 @@ try:  # the optional extra `geo`
     import rasterio
     from rasterio.crs import CRS
     from rasterio.errors import CRSError
-    from rasterio.warp import transform as warp_transform
 except ImportError:  # pragma: no cover - exercised only where the extra is missing
     rasterio = None
 try:
@@ -96,7 +95,7 @@ def reproject_rings(rings: np.ndarray, src_crs: str, dst_crs: str) -> np.ndarray
     """`rings` (n, k, 2) from `src_crs` to `dst_crs`, vertex by vertex; longitude first for WGS 84."""
     if not len(rings):
         return rings
-    xs, ys = warp_transform(src_crs, dst_crs, rings[..., 0].ravel(), rings[..., 1].ravel())
+    xs, ys = reproject_points(src_crs, dst_crs, rings[..., 0].ravel(), rings[..., 1].ravel(), "map layer")
     out = np.stack([np.asarray(xs), np.asarray(ys)], axis=1).reshape(rings.shape)
     if not np.isfinite(out).all():
         raise DataError(

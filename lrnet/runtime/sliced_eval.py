@@ -56,7 +56,14 @@ def evaluate_sliced(
     for r in tqdm(source.records, desc="sliced val", disable=not progress, dynamic_ncols=True):
         if rasters_only or streams_as_raster(r.im_file):
             raster_cfg = raster_slicing(cfg, predictor.imgsz)
-            pred = predict_raster(predictor, r.im_file, raster_cfg, bands or None, progress=progress)
+            try:
+                pred = predict_raster(predictor, r.im_file, raster_cfg, bands or None, progress=progress)
+            except DataError as exc:  # an unreadable raster among images is skipped like an image
+                if rasters_only:
+                    raise
+                warnings.warn(f"sliced val: skipping {r.im_file} ({exc})", stacklevel=2)
+                skipped += 1
+                continue
             seconds += pred.seconds
             tiles += pred.predicted
             rasters.append({"file": r.im_file, "slice": raster_cfg.slice, **pred.summary()})

@@ -34,6 +34,7 @@ from lrnet.fileio import load_yaml
 from lrnet.losses.box import parse_box_loss_spec
 from lrnet.ops.similarity import registered_similarities
 from lrnet.ops.similarity_nms import NMS_METRICS
+from lrnet.ops.slicing import MAX_SLICE, check_slice_side
 from lrnet.schema import Choice, Range, check_options, option, option_values, parse_option_value
 from lrnet.training.recipe import check_recipe
 
@@ -243,7 +244,7 @@ class TrainConfig:
         0,
         help="train on windows of N x N source pixels drawn on the fly from each image or raster, "
         "about W*H/N^2 per image per epoch (0 = whole images; docs/GEO.md)",
-        rule=Range(0, 32_768, example=640),
+        rule=Range(0, MAX_SLICE, example=640),
         metavar="N",
     )
     window_empty_share: float = option(
@@ -268,8 +269,7 @@ class TrainConfig:
         if self.box_loss:  # a bad spec fails here, before any data is read or generated
             parse_box_loss_spec(self.box_loss)
         check_recipe(self)
-        if 0 < self.windows < 32:
-            raise ConfigError(f"windows={self.windows} is too small; use 0 (whole images) or a side >= 32")
+        check_slice_side("windows", self.windows, zero_means="whole images")  # the tiler's minimum
         if self.windows and self.cache:
             raise ConfigError(
                 f"windows={self.windows} draws new windows every epoch, which cache={self.cache!r} "

@@ -13,7 +13,7 @@ builds its dicts the same way). The rules here, applied before any other reader 
   2**61 - 1: distinct such integers have distinct hashes and str/bytes hashes are randomised per
   process, so no choice of keys makes insertion quadratic; any other key is refused;
 - work a memo reference could repeat (a set built from a list, a BUILD, a call's arguments) is
-  charged to a budget of one element per pickled byte; memo indices stay below 2**32, at most
+  charged to a budget of two elements per pickled byte; memo indices stay below 2**32, at most
   `MAX_GLOBALS` distinct classes are named, BUILD only fills placeholders (and the attributes of an
   OrderedDict), EXT opcodes are refused;
 - objects of classes that are not imported are `Placeholder`s with every attribute defaulted.

@@ -235,3 +235,14 @@ def test_complex_bands_are_refused(tmp_path):
     path = write_raster(tmp_path / "c.tif", np.ones((1, 4, 4), np.complex64))
     with pytest.raises(DataError, match="not image data"):
         read_raster_info(path)
+
+
+def test_reprojection_failures_are_one_data_error_naming_the_file():
+    """Before: rasterio's CRSError escaped from vector reading and map-layer writing as a traceback."""
+    from lrnet.data.raster import reproject_points
+    from lrnet.errors import DataError
+
+    xs, ys = reproject_points("EPSG:32753", "EPSG:4326", [278970.0], [8597740.0], "trees.shp")
+    assert 130 < xs[0] < 140 and -15 < ys[0] < -10  # UTM 53S lies near 135 E, in the south
+    with pytest.raises(DataError, match=r"trees\.shp: cannot reproject from EPSG:32753 to EPSG:999999"):
+        reproject_points("EPSG:32753", "EPSG:999999", [0.0], [0.0], "trees.shp")

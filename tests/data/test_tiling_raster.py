@@ -244,3 +244,38 @@ def test_format_raster_yaml_tiles_each_raster_window_by_window(tmp_path):
     photo = write_raster(tmp_path / "photo.tif", np.zeros((3, 8, 8), np.uint8), transform=None, crs=None)
     assert streams_as_raster(small) and not streams_as_raster(photo)
     assert not streams_as_raster(tmp_path / "x.jpg") and streams_as_raster(tmp_path / "x.vrt")
+
+
+def test_a_raster_failing_midway_is_skipped_and_leaves_no_tile(tmp_path, monkeypatch):
+    """Before: a corrupt block met midway through one raster stopped the whole job with its tiles
+    already written (and a rerun was refused: "already holds files")."""
+    from lrnet.errors import DataError
+
+    data = tmp_path / "survey.yaml"
+    for name in ("a", "b"):
+        write_raster(tmp_path / f"{name}.tif", np.full((3, 120, 300), 70, np.uint8))
+        boxes = [[10, 10, 40, 40], [200, 60, 240, 100]]
+        write_rings(tmp_path / f"{name}.gpkg", pixel_boxes_to_map(boxes, TRANSFORM), crs=UTM53S)
+    data.write_text(
+        f"format: raster\npath: {tmp_path}\nnames: [Tree]\nclass_field: label\ntrain:\n"
+        "  - {raster: a.tif, vector: a.gpkg}\n  - {raster: b.tif, vector: b.gpkg}\n"
+    )
+    real = raster_mod.RasterReader.read_window
+    calls = {"b.tif": 0}
+
+    def read_window(self, x0, y0, w, h):
+        if Path(self.info.path).name == "b.tif":
+            calls["b.tif"] += 1
+            if calls["b.tif"] == 2:  # b's first tile is written, its second read fails
+                raise DataError(f"{self.info.path}: corrupt block at ({x0}, {y0})")
+        return real(self, x0, y0, w, h)
+
+    monkeypatch.setattr(raster_mod.RasterReader, "read_window", read_window)
+    job = TileJob(str(data), str(tmp_path / "t"), tile=128, keep_empty=0.0, verbose=False)
+    with pytest.warns(UserWarning, match="corrupt block"):
+        c = tile_dataset(job)["train"]
+    assert calls["b.tif"] == 2 and c["skipped"] == 1
+    written = sorted(p.name.split("_")[0] for p in (tmp_path / "t" / "images" / "train").iterdir())
+    assert written == ["a"] * c["tiles"] and c["tiles"] >= 2
+    meta = json.loads((tmp_path / "t" / "tiles_train.json").read_text())
+    assert [Path(p).name for p in meta["rasters"]] == ["a.tif"] and len(meta["tiles"]) == c["tiles"]

@@ -191,3 +191,29 @@ def test_a_killed_survey_resumes_without_redoing_finished_rasters(tmp_path, monk
     assert {json.loads(p.read_text())["raster"] for p in run.glob("*.detections.json")} == {
         r.name for r in rasters
     }
+
+
+@pytest.mark.parametrize("change", ["slice", "weights"])
+def test_a_run_folder_of_other_settings_is_not_taken_as_finished(tmp_path, monkeypatch, capsys, change):
+    """Before: a raster's `.detections.json` from an earlier run with other weights or slicing was
+    taken as finished (shards force exist_ok, so the default folder of an unrelated run was reused)."""
+    use_square_detector(monkeypatch)
+    survey(tmp_path / "src", 1)
+    args = [
+        "--source",
+        str(tmp_path / "src"),
+        "--project",
+        str(tmp_path / "runs"),
+        "--name",
+        "s",
+        "--exist-ok",
+    ]
+    assert main(["predict", "--weights", "fake.pt", "--slice", "640", *args]) == 0
+    marker = next((tmp_path / "runs" / "s").glob("*.detections.json"))
+    before = marker.read_bytes()
+    capsys.readouterr()
+    weights, slice_size = ("fake.pt", "320") if change == "slice" else ("other.pt", "640")
+    assert main(["predict", "--weights", weights, "--slice", slice_size, *args]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and "%|" not in ln]
+    assert len(err) == 1 and "other settings" in err[0] and change in err[0], err
+    assert marker.read_bytes() == before

@@ -37,7 +37,8 @@ def test_train_on_windows_of_large_images(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
-    [({"windows": 16}, r"windows=16 is too small"), ({"windows": 640, "cache": "ram"}, r"cache='ram'"),
+    [({"windows": 16}, r"windows=16 is below the smallest tile side 32"),
+     ({"windows": 640, "cache": "ram"}, r"cache='ram'"),
      ({"window_empty_share": 1.5}, r"window_empty_share=1.5 is out of range")],
 )  # fmt: skip
 def test_window_options_are_checked(kwargs, pattern):
