@@ -345,6 +345,20 @@ def _open(path: Path) -> Any:
 
 
 @contextlib.contextmanager
+def _opened(path: Path, max_pixels: int | None) -> Iterator[tuple[Any, RasterInfo]]:
+    """The open rasterio dataset of `path` and its checked header, closed on exit."""
+    require_rasterio()
+    with rasterio.Env(**_cache_env()):
+        src = _open(path)
+        try:
+            info = _info(src, path)
+            _check_header(src, info, max_pixels)
+            yield src, info
+        finally:
+            src.close()
+
+
+@contextlib.contextmanager
 def open_raster(
     path: str | Path, bands: str | Sequence[int] | None = None, max_pixels: int | None = None
 ) -> Iterator[RasterReader]:
@@ -354,30 +368,14 @@ def open_raster(
     readable raster or has oversized compressed blocks (`max_pixels`: the pixel limit of one decoded
     block), `ConfigError` when `bands` does not fit it.
     """
-    path = Path(path)
-    require_rasterio()
-    with rasterio.Env(**_cache_env()):
-        src = _open(path)
-        try:
-            info = _info(src, path)
-            _check_header(src, info, max_pixels)
-            yield RasterReader(src, info, parse_bands(bands))
-        finally:
-            src.close()
+    with _opened(Path(path), max_pixels) as (src, info):
+        yield RasterReader(src, info, parse_bands(bands))
 
 
 def read_raster_info(path: str | Path, max_pixels: int | None = None) -> RasterInfo:
     """The header of the raster at `path` (`RasterInfo`); errors as `open_raster`."""
-    path = Path(path)
-    require_rasterio()
-    with rasterio.Env(**_cache_env()):
-        src = _open(path)
-        try:
-            info = _info(src, path)
-            _check_header(src, info, max_pixels)
-            return info
-        finally:
-            src.close()
+    with _opened(Path(path), max_pixels) as (_, info):
+        return info
 
 
 # -- which files of a data set are read as rasters (added for tiling and sliced evaluation) ---------

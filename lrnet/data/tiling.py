@@ -47,7 +47,7 @@ from tqdm import tqdm
 from lrnet.data.coco import write_coco
 from lrnet.data.formats import dataset_inputs, load_dataset_source
 from lrnet.data.images import decode_image
-from lrnet.data.raster import RasterReader, is_raster_path, open_raster, read_raster_info, streams_as_raster
+from lrnet.data.raster import RasterReader, is_raster_path, open_raster, streams_as_raster
 from lrnet.data.source import DetectionRecord, DetectionSource, SkipCounter
 from lrnet.data.vector import VectorLabels, raster_source
 from lrnet.data.yolo import write_yolo_dataset
@@ -324,17 +324,12 @@ def _tile_source(
             stem = f"{stem}-{index}"
         used_stems.add(stem)
         if rasters_only or streams_as_raster(r.im_file):
-            try:
-                read_raster_info(r.im_file)
-            except DataError as exc:
-                counter.skip(r.im_file, "unreadable raster", str(exc))
-                continue
             mark = writer.mark()
             try:
                 with open_raster(r.im_file, bands=job.labels.bands or None) as reader:
                     item, rasters[r.im_file] = _raster_item(r, reader, job.scale)
                     writer.add(item, stem, progress=one and job.verbose)
-            except DataError as exc:  # e.g. a corrupt block midway: none of its tiles are kept
+            except DataError as exc:  # unreadable, or a corrupt block midway: none of its tiles are kept
                 writer.rollback(mark)
                 rasters.pop(r.im_file, None)
                 counter.skip(r.im_file, "unreadable raster", str(exc))
