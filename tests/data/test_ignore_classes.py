@@ -1,6 +1,5 @@
 """`ignore_classes` in a data YAML: boxes of named classes become ignore regions (HIT-UAV's DontCare)."""
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from data_helpers import write_image
 
 from lrnet.data import load_dataset_source
 from lrnet.errors import DataError
+from tests.fixtures.voc import voc_objects
 
 HIT_UAV = Path(__file__).resolve().parents[1] / "assets" / "hit_uav"
 HIT_NAMES = ["Person", "Car", "Bicycle", "OtherVehicle", "DontCare"]
@@ -18,16 +18,6 @@ HIT_NAMES = ["Person", "Car", "Bicycle", "OtherVehicle", "DontCare"]
 def _write_yaml(yaml_file: Path, **cfg) -> Path:
     yaml_file.write_text(yaml.safe_dump(cfg))
     return yaml_file
-
-
-def _voc_objects(xml: Path) -> list[tuple[str, list[float]]]:
-    """(name, continuous xyxy) of every object, read here independently of lrnet's VOC reader."""
-    out = []
-    for obj in ET.parse(xml).getroot().iter("object"):
-        bb = obj.find("bndbox")
-        x1, y1, x2, y2 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
-        out.append((obj.findtext("name"), [x1 - 1, y1 - 1, x2, y2]))
-    return out
 
 
 def test_real_hit_uav_dontcare_becomes_ignore_regions(tmp_path):
@@ -45,7 +35,7 @@ def test_real_hit_uav_dontcare_becomes_ignore_regions(tmp_path):
     assert len(src) == 2
     n_dontcare = 0
     for record in src.records:
-        objects = _voc_objects(HIT_UAV / "Annotations" / f"{Path(record.im_file).stem}.xml")
+        objects = voc_objects(HIT_UAV / "Annotations" / f"{Path(record.im_file).stem}.xml")
         want_ignore = sorted(b for n, b in objects if n == "DontCare")
         want_boxes = sorted((b, HIT_NAMES.index(n)) for n, b in objects if n != "DontCare")
         n_dontcare += len(want_ignore)

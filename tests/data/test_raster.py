@@ -1,8 +1,6 @@
 """The raster reader: windows equal a whole-image read (real GeoTIFFs and every layout), band
 selection, the uint8 rule for 16-bit and float rasters, nodata, georeferencing, hostile headers."""
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -18,10 +16,10 @@ from lrnet.data.raster import (
 )
 from lrnet.errors import ConfigError, DataError
 from tests.fixtures.rasters import TRANSFORM, write_raster
+from tests.fixtures.vectors import GEO
 
 rasterio = pytest.importorskip("rasterio", reason="the geo extra (rasterio) is not installed")
 
-GEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "geotiff_deepforest"
 REAL = {
     "australia.tif": ("EPSG:32753", 0.0),
     "OSBS_029.tif": ("EPSG:32617", 255.0),

@@ -13,6 +13,7 @@ from lrnet.errors import ConfigError, DataError, InputFileNotFoundError
 from tests.fixtures.rasters import TRANSFORM, UTM53S, write_raster
 from tests.fixtures.vectors import (
     GEO,
+    needs_geo,
     osbs_pixel_boxes,
     pixel_boxes_to_map,
     read_polygons,
@@ -24,7 +25,6 @@ from tests.fixtures.vectors import (
 pytest.importorskip("pyogrio", reason="the geo extra (pyogrio) is not installed")
 shapely = pytest.importorskip("shapely", reason="the geo extra (shapely) is not installed")
 rasterio = pytest.importorskip("rasterio", reason="the geo extra (rasterio) is not installed")
-needs_geo = pytest.mark.skipif(not GEO.is_dir(), reason="shared/data/geotiff_deepforest not present")
 
 
 def _read(*args, **kw):

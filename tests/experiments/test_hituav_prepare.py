@@ -17,6 +17,7 @@ from experiments.hituav import prepare
 from experiments.hituav import protocol as P
 from lrnet.data import load_dataset_source
 from lrnet.errors import DataError, InputFileNotFoundError
+from tests.fixtures.voc import voc_objects
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "hit_uav"
 FRAMES = sorted(p.stem for p in (ASSET / "Annotations").glob("*.xml"))
@@ -52,15 +53,6 @@ def _fake_mirror(tmp: Path) -> Path:
     _git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp)
     shutil.rmtree(work)
     return bare
-
-
-def _objects(xml: Path) -> list[tuple[str, list[float]]]:
-    out = []
-    for obj in ET.parse(xml).getroot().iter("object"):
-        bb = obj.find("bndbox")
-        x1, y1, x2, y2 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
-        out.append((obj.findtext("name"), [x1 - 1, y1 - 1, x2, y2]))
-    return out
 
 
 def _opts(source: Path, data: Path, **kw) -> prepare.PrepareOptions:
@@ -113,7 +105,7 @@ def test_ground_truth_has_dontcare_as_iscrowd(prepared, split):
     assert image["file_name"] == f"{P.VOC_FOLDER}/JPEGImages/{stem}.jpg"
     assert (layout.root / image["file_name"]).is_file()
     assert [c["name"] for c in sorted(gt["categories"], key=lambda c: c["id"])] == list(P.CLASSES)
-    objects = _objects(layout.voc / "Annotations" / f"{stem}.xml")
+    objects = voc_objects(layout.voc / "Annotations" / f"{stem}.xml")
     want_crowd = sorted(b for n, b in objects if n == "DontCare")
     want_boxes = sorted((P.CLASSES.index(n), b) for n, b in objects if n != "DontCare")
     assert want_crowd  # the real frames have DontCare boxes
@@ -137,7 +129,7 @@ def test_yolo_view_drops_and_greys_dontcare(prepared):
     assert [Path(e).stem for e in entries] == random.Random(0).sample(sorted(LISTS["train"]), 2)
     for entry in entries:
         stem = Path(entry).stem
-        objects = _objects(layout.voc / "Annotations" / f"{stem}.xml")
+        objects = voc_objects(layout.voc / "Annotations" / f"{stem}.xml")
         labels = (y / "labels" / "train" / f"{stem}.txt").read_text().splitlines()
         assert sorted(int(line.split()[0]) for line in labels) == sorted(
             P.CLASSES.index(n) for n, _ in objects if n != "DontCare"

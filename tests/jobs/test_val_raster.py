@@ -17,12 +17,11 @@ from lrnet.runtime.sliced_eval import evaluate_sliced
 from tests.fixtures.predict_fixtures import make_checkpoint
 from tests.fixtures.rasters import TRANSFORM, UTM53S, write_raster, write_sparse_raster
 from tests.fixtures.square_detector import SquareDetector
-from tests.fixtures.vectors import GEO, pixel_boxes_to_map, reproject_rings, write_rings
+from tests.fixtures.vectors import GEO, needs_geo, pixel_boxes_to_map, reproject_rings, write_rings
 
 pytest.importorskip("pyogrio", reason="the geo extra (pyogrio) is not installed")
 pytest.importorskip("shapely", reason="the geo extra (shapely) is not installed")
 pytest.importorskip("rasterio", reason="the geo extra (rasterio) is not installed")
-needs_geo = pytest.mark.skipif(not GEO.is_dir(), reason="shared/data/geotiff_deepforest not present")
 
 # (x0, y0, side, cls) on a 1,000 px raster: some across window borders, the rest of it never written
 SQUARES = [(40, 40, 14, 0), (120, 90, 18, 1), (250, 250, 12, 0), (300, 700, 16, 1), (900, 900, 20, 0),

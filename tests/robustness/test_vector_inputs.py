@@ -11,12 +11,11 @@ import pytest
 
 from lrnet.cli import main
 from tests.fixtures.rasters import TRANSFORM, UTM53S, write_raster
-from tests.fixtures.vectors import GEO, pixel_boxes_to_map, write_geometries, write_rings
+from tests.fixtures.vectors import GEO, needs_geo, pixel_boxes_to_map, write_geometries, write_rings
 
 pytest.importorskip("pyogrio", reason="the geo extra (pyogrio) is not installed")
 shapely = pytest.importorskip("shapely", reason="the geo extra (shapely) is not installed")
 pytest.importorskip("rasterio", reason="the geo extra (rasterio) is not installed")
-needs_geo = pytest.mark.skipif(not GEO.is_dir(), reason="shared/data/geotiff_deepforest not present")
 
 
 def _nan_polygon():

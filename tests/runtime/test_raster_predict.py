@@ -3,7 +3,6 @@ boxes in the raster's CRS, reprojection matches GDAL's, real shapefile polygons 
 
 import json
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,11 +23,11 @@ from lrnet.runtime.predictor import Predictor
 from lrnet.runtime.raster_predict import predict_raster, raster_slicing
 from tests.fixtures.rasters import TRANSFORM, UTM53S, write_raster, write_sparse_raster
 from tests.fixtures.square_detector import SquareDetector, paint_squares
+from tests.fixtures.vectors import GEO
 
 rasterio = pytest.importorskip("rasterio", reason="the geo extra (rasterio) is not installed")
 pyogrio = pytest.importorskip("pyogrio", reason="the geo extra (pyogrio) is not installed")
 
-GEO = Path(__file__).resolve().parents[3] / "shared" / "data" / "geotiff_deepforest"
 SQUARES = [(100, 120, 24, 0), (1500, 300, 40, 1), (700, 1300, 16, 0), (1990, 1990, 10, 1), (630, 630, 30, 0)]
 
 
