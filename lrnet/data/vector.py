@@ -62,7 +62,9 @@ class VectorLabels:
     vector: str = option("", help="vector file (shapefile, GeoJSON, GeoPackage) of boxes on the raster")
     class_field: str = option("", help="attribute of the vector file holding the class ('': one class)")
     layer: str = option("", help="layer of a multi-layer vector file ('': the first)")
-    bands: str = option("", help="raster bands to read, from 1: one (grey) or three (R,G,B), e.g. 1,2,3")
+    bands: str = option(
+        "", help="raster bands to read, from 1: one (grey) or three (R,G,B), e.g. 1,2,3 ('': the first three)"
+    )
 
     def __post_init__(self) -> None:
         check_options(self)

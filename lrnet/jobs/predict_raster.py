@@ -35,13 +35,14 @@ from lrnet.data.raster import (
     rasterio,
     streams_as_raster,
 )
+from lrnet.data.vector import VectorLabels
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import write_text_atomic
 from lrnet.ops.slicing import SliceConfig
 from lrnet.runtime.map_layers import raster_layer, resolve_crs, write_geojson, write_gpkg
 from lrnet.runtime.predictor import Predictor
 from lrnet.runtime.raster_predict import RasterPrediction, predict_raster, raster_slicing
-from lrnet.schema import check_options, option
+from lrnet.schema import check_options, option, option_like
 
 MARKER_SUFFIX = ".detections.json"
 MARKER_FORMAT = "lrnet-raster-detections"
@@ -52,9 +53,7 @@ T = TypeVar("T")
 class RasterOptions:
     """rasters (GeoTIFF orthomosaics): bands, map outputs, resumable surveys split into shards"""
 
-    bands: str = option(
-        "", help="raster bands read as R,G,B or one grey band, from 1, e.g. 1,2,3 ('': the first three)"
-    )
+    bands: str = option_like(VectorLabels, "bands", "")  # one option for predict, tile and val
     save_geojson: bool = option(False, help="write <stem>.geojson per raster (one polygon per detection)")
     save_gpkg: bool = option(False, help="write <stem>.gpkg per raster (GeoPackage)")
     to_crs: str = option("", help="reproject map outputs, e.g. EPSG:4326 (default: the raster's CRS)")
