@@ -155,7 +155,7 @@ def test_take_shard_partitions_any_list(n):
 _KILLED_RUN = """
 import sys
 from tests.fixtures.rasters import use_square_detector
-use_square_detector(None, delay=float(sys.argv[1]))
+use_square_detector(None, stall_after=int(sys.argv[1]))
 from lrnet.cli import main
 sys.exit(main(["predict", "--weights", "fake.pt", "--slice", "640", *sys.argv[2:]]))
 """
@@ -167,7 +167,7 @@ def test_a_killed_survey_resumes_without_redoing_finished_rasters(tmp_path, monk
     args = ["--source", str(tmp_path / "src"), "--save-geojson", "--project", str(out), "--name", "s",
             "--exist-ok"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, "1.5", *args], env=env, cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, "1", *args], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     run = out / "s"
     deadline = time.monotonic() + 120
