@@ -77,22 +77,29 @@ def tile_batch(data: str, imgsz: int, batch: int, nc: int):
 
 
 def lrnet_step(model_name: str, x, targets, nc: int):
-    """A closure running one lrnet training step (forward, loss, backward, clip, SGD)."""
+    """A closure running one lrnet training step (forward, loss, backward, clip, SGD) as `lrnet train`
+    runs it: its allocator policy, memory layout and fused (foreach) clipping and optimizer."""
     import torch
 
     from lrnet.losses.detection import DetectionLoss, default_box_loss
     from lrnet.nn import build_model
+    from lrnet.runtime.allocator import keep_freed_memory
+    from lrnet.runtime.device import fast_memory_format
     from lrnet.training.optim import build_optimizer
 
+    keep_freed_memory()
+    layout = fast_memory_format(torch.device("cpu"))
     model = build_model(model_name, nc=nc).train()
     kind, options = default_box_loss(model_name)
     criterion = DetectionLoss.from_model(model, box_loss=kind, box_options=options)
+    model.to(memory_format=layout)
+    x = x.contiguous(memory_format=layout)
     optimizer = build_optimizer(model, 0.01, 0.937, 5e-4)
 
     def step() -> None:
         loss, _ = criterion(model(x), targets)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0, foreach=True)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

@@ -29,6 +29,7 @@ from lrnet.data.images import decode_image
 from lrnet.errors import ConfigError, DataError
 from lrnet.fileio import write_text_atomic
 from lrnet.jobs.export import FORMAT_SUFFIXES, ExportJob, run_export
+from lrnet.runtime.allocator import keep_freed_memory
 from lrnet.runtime.backends import carries_code, refuse_untrusted_code
 from lrnet.runtime.predictor import Predictor, load_inference_model
 from lrnet.runtime.run_dir import next_run_dir
@@ -163,6 +164,7 @@ def run_benchmark(job: BenchmarkJob) -> dict[str, Any]:
     for spec in tqdm(job.formats, desc="export + validate", leave=False):
         path, check = _export(job, spec, out_dir / "models")
         own_export = parse_format(spec)[0] != "pytorch"  # written just now from the checkpoint
+        keep_freed_memory()  # large activations reused, not re-faulted per image
         model, _, default_imgsz = load_inference_model(path, trust_code=job.trust_code or own_export)
         imgsz = imgsz or default_imgsz
         files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]

@@ -23,6 +23,7 @@ from lrnet.jobs.predict_raster import (
     take_shard,
     write_merged_layers,
 )
+from lrnet.runtime.allocator import keep_freed_memory
 from lrnet.runtime.drawing import draw_detections, side_by_side
 from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_inference_model
 from lrnet.runtime.result_ids import ResultIds, dataset_images, is_dataset, load_id_map
@@ -106,6 +107,7 @@ class _Model:
     """One loaded model with its predictor and class names."""
 
     def __init__(self, weights: str, job: PredictJob) -> None:
+        keep_freed_memory()  # large activations reused, not re-faulted per image
         model, self.names, default_imgsz = load_inference_model(weights, job.device, job.trust_code)
         imgsz = inference_imgsz(model, weights, job.imgsz, default_imgsz)
         self.predictor = job.predictor(model, imgsz)

@@ -29,6 +29,7 @@ from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
 from lrnet.fileio import write_text_atomic
 from lrnet.nn import build_model
 from lrnet.nn.summary import model_info
+from lrnet.runtime.allocator import keep_freed_memory
 from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_inference_model, merged_limit
 from lrnet.runtime.run_dir import RunFolderOptions
 from lrnet.runtime.sliced_eval import evaluate_sliced
@@ -152,6 +153,7 @@ def run_validation(job: ValJob) -> dict[str, Any]:
             "is not one; give the raster it annotates"
         )
     job.run_dir(mkdir=False, inputs=val_inputs(job))  # a run folder over the inputs: refused before any work
+    keep_freed_memory()  # large activations reused, not re-faulted per image
     model, names, default_imgsz = load_inference_model(job.weights, job.device, job.trust_code)
     imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
     if job.slicing.slice or job.is_raster:

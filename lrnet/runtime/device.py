@@ -39,3 +39,16 @@ def select_device(spec: str | torch.device | None, local_rank: int = 0) -> torch
             )
         return torch.device("cuda", index)
     raise ConfigError(f"device={spec!r} is not a device name; use cpu, cuda, cuda:N or auto")
+
+
+def fast_memory_format(device: torch.device, amp: bool = False) -> torch.memory_format:
+    """The activation layout convolutions run fastest in on `device`.
+
+    channels_last (NHWC) on the CPU, oneDNN's native layout: a yolov8n training step at 320 px ran
+    ~20% faster and a fused lrnet-n forward pass gives the same outputs to float rounding
+    (docs/DEPLOY.md). On CUDA only under mixed precision, where tensor-core kernels want NHWC;
+    float32 cuDNN kernels are tuned for NCHW.
+    """
+    if device.type == "cpu" or (device.type == "cuda" and amp):
+        return torch.channels_last
+    return torch.contiguous_format

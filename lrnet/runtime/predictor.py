@@ -23,7 +23,7 @@ from lrnet.ops import postprocess, scale_boxes
 from lrnet.ops.similarity_nms import NMS_METRICS
 from lrnet.ops.slicing import SliceConfig, merge_tiles
 from lrnet.runtime.backends import backend_for, load_exported
-from lrnet.runtime.device import select_device
+from lrnet.runtime.device import fast_memory_format, select_device
 from lrnet.runtime.imgsz import check_imgsz
 from lrnet.runtime.onnx_backend import OnnxModel, execution_providers
 from lrnet.schema import Choice, Range, check_options, option
@@ -57,9 +57,7 @@ def load_inference_model(
         return model, model.names, model.imgsz
     ckpt = load_checkpoint(weights)
     imgsz = int((ckpt.get("train_args") or {}).get("imgsz", 640))
-    model = load_model(weights, device=device).fuse().eval()
-    if device.type == "cpu":
-        model.to(memory_format=torch.channels_last)
+    model = load_model(weights, device=device).fuse().eval().to(memory_format=fast_memory_format(device))
     names = list(ckpt.get("names") or []) or model.names
     return model, names, imgsz
 

@@ -40,14 +40,18 @@ def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
 
 
 def build_optimizer(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
-    """SGD with Nesterov momentum and the three groups of `split_parameters` (decay on group 0 only)."""
+    """SGD with Nesterov momentum and the three groups of `split_parameters` (decay on group 0 only).
+
+    `foreach`: one fused kernel per update operation over all tensors (torch uses it by default on
+    CUDA only); the same arithmetic as the per-tensor loop, fewer kernel launches on the CPU.
+    """
     decay, no_decay, bias = split_parameters(model)
     groups = [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
         {"params": bias, "weight_decay": 0.0},
     ]
-    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, foreach=True)
 
 
 def linear_lr_lambda(epochs: int, lrf: float) -> Callable[[float], float]:

@@ -47,7 +47,7 @@ def build_named_optimizer(
         {"params": no_decay, "weight_decay": 0.0},
         {"params": bias, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
+    return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999), foreach=True)
 
 
 def cosine_lr_lambda(epochs: int, lrf: float) -> Callable[[float], float]:

@@ -42,6 +42,8 @@ from lrnet.losses.box import BoxLossConfig, parse_box_loss_spec, resolve_box_los
 from lrnet.losses.detection import DetectionLoss, default_box_loss
 from lrnet.nn import build_model
 from lrnet.nn.config import load_model_config
+from lrnet.runtime.allocator import keep_freed_memory
+from lrnet.runtime.device import fast_memory_format
 from lrnet.runtime.run_dir import next_run_dir
 from lrnet.runtime.run_lock import RunLock
 from lrnet.runtime.thread_tuner import ThreadTuner, candidate_threads
@@ -58,7 +60,7 @@ from lrnet.training.distributed import (
     sync_buffers,
     wrap_model,
 )
-from lrnet.training.ema import ModelEMA, unwrap_model
+from lrnet.training.ema import ModelEMA, plain_state_dict, unwrap_model
 from lrnet.training.optim import (
     accumulation_steps,
     apply_warmup,
@@ -207,6 +209,9 @@ class Trainer:
         if ctx.is_main:
             print(thread_line)
         seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
+        allocator_line = keep_freed_memory()
+        if ctx.is_main:
+            print(allocator_line)
         inputs = train_inputs(cfg) if ctx.is_main else []  # no run folder is, holds or is inside one
         if not self.ckpt or self.save_dir is None:
             keep = cfg.exist_ok and not self.ckpt
@@ -235,7 +240,9 @@ class Trainer:
 
         self.data: TrainData = build_train_data(cfg, ctx)
         self.names = list(self.data.names)
-        self.model = self._build_model().to(ctx.device)
+        self.amp = bool(cfg.amp and ctx.device.type == "cuda")
+        self.memory_format = fast_memory_format(ctx.device, self.amp)
+        self.model = self._build_model().to(ctx.device, memory_format=self.memory_format)
         self.criterion = self._build_criterion(self.model)
 
         self.frozen_norms = freeze_layers(self.model, frozen_layer_count(self.model, cfg.freeze))
@@ -252,7 +259,6 @@ class Trainer:
         self.warmup_bias_lr = cfg.warmup_bias_lr if kind == "sgd" else min(cfg.warmup_bias_lr, lr0)
         self.lr_factor = (cosine_lr_lambda if cfg.cos_lr else linear_lr_lambda)(cfg.epochs, cfg.lrf)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lr_factor)
-        self.amp = bool(cfg.amp and ctx.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ema = ModelEMA(self.model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None
         self.scale_rng = np.random.default_rng([cfg.seed, ctx.rank, 12])
@@ -436,6 +442,7 @@ class Trainer:
                 imgs, targets["bboxes"] = multi_scale_batch(
                     imgs, targets["bboxes"], cfg.imgsz, int(self.model.stride.max()), self.scale_rng
                 )
+            imgs = imgs.contiguous(memory_format=self.memory_format)
             with torch.autocast(ctx.device.type, enabled=self.amp):
                 preds = self.train_model(imgs)
             loss, items = self.criterion([p.float() for p in preds], targets)
@@ -476,7 +483,9 @@ class Trainer:
     def _optimizer_step(self) -> None:
         self.scaler.unscale_(self.optimizer)
         if self.cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.cfg.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(
+                self.model.parameters(), max_norm=self.cfg.max_grad_norm, foreach=True
+            )
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -566,8 +575,8 @@ class Trainer:
         return {
             "model_cfg": model.cfg,
             "names": self.names,
-            "model": deploy.state_dict(),
-            "train_model": model.state_dict(),
+            "model": plain_state_dict(deploy),
+            "train_model": plain_state_dict(model),
             "ema_updates": self.ema.updates if self.ema is not None else 0,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),

@@ -168,3 +168,24 @@ def test_torchrun_two_ranks_gloo_identical_weights_and_each_image_once(tiny_yaml
         )
     assert [r["epoch"] for r in _rows(run / "results.csv")] == ["1", "2"]  # rank 0 alone writes
     assert load_checkpoint(run / "weights" / "last.pt")["epoch"] == 1
+
+
+def test_cpu_training_runs_channels_last_and_saves_plain_nchw_tensors(tiny_yaml, tmp_path):
+    """Convolutions train in oneDNN's NHWC layout on the CPU (lrnet.runtime.device.fast_memory_format);
+    checkpoints still hold default-layout tensors for every reader."""
+    seen = {}
+
+    def on_start(trainer):
+        convs = [p for p in trainer.model.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+        seen["channels_last"] = bool(convs) and all(
+            p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs
+        )
+
+    run = train(
+        model="yolov8n", data=str(tiny_yaml), epochs=1, imgsz=128, batch=8, workers=0, device="cpu",
+        project=str(tmp_path), plots=False, val=False, callbacks={"on_train_start": on_start},
+    )  # fmt: skip
+    assert seen["channels_last"]
+    ckpt = load_checkpoint(run.last)
+    for key in ("model", "train_model"):
+        assert all(v.is_contiguous() for v in ckpt[key].values()), key
