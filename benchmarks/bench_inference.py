@@ -8,8 +8,11 @@ machine). Goal: onnxruntime lrnet-n within 3x of its ceiling time.
     .venv/bin/python benchmarks/bench_inference.py [--imgsz 640 --runs 15 --threads 2]
 
 `--against-ultralytics` instead times lrnet's yolov8n and lrnet-n against ultralytics' yolov8n and
-yolov8n-p2 (PyTorch eager, fused, batch 1, interleaved) and prints the ratios with the targets of
-issue #14 (<= 0.9 and <= 1.0); it needs ultralytics, which needs torchvision, and is skipped without.
+yolov8n-p2 (PyTorch eager, fused, batch 1, interleaved; one child process per allocator setting)
+and prints the ratios with the targets of issue #24 (<= 0.75 and <= 1.0); it needs ultralytics,
+which needs torchvision, and is skipped without:
+
+    YOLO_OFFLINE=1 PYTHONPATH=. ../peer-venv/bin/python benchmarks/bench_inference.py --against-ultralytics
 """
 
 from __future__ import annotations
@@ -86,37 +89,97 @@ def before_after(args: argparse.Namespace) -> None:
 
 
 # lrnet model -> (ultralytics model YAML, the issue's target for lrnet's time / ultralytics' time)
-ULTRALYTICS_PAIRS = {"yolov8n": ("yolov8n.yaml", 0.9), "lrnet-n": ("yolov8n-p2.yaml", 1.0)}
+ULTRALYTICS_PAIRS = {"yolov8n": ("yolov8n.yaml", 0.75), "lrnet-n": ("yolov8n-p2.yaml", 1.0)}
+ALLOCATORS = ("glibc default", "lrnet's")
 
 
-def against_ultralytics(args: argparse.Namespace) -> None:  # pragma: no cover - needs ultralytics
-    """lrnet's models against ultralytics' counterparts: PyTorch eager, fused, batch 1, interleaved.
-    ultralytics builds its models from its own YAML files (no download)."""
+def against_ultralytics_child(args: argparse.Namespace) -> None:  # pragma: no cover - needs ultralytics
+    """One process: every model of both frameworks, interleaved, under one allocator setting.
+
+    lrnet's models run as `lrnet predict` runs them (fused, `fast_memory_format` weights and input),
+    ultralytics' as its predictor runs them (fused, NCHW). Prints one JSON line of medians (ms) and
+    the largest difference between lrnet's outputs and the same weights unfused in NCHW.
+    """
+    import json
+    import os
+
     from ultralytics.nn.tasks import DetectionModel
 
     from lrnet.nn import build_model
+    from lrnet.runtime.allocator import ENV_SWITCH, keep_freed_memory
+    from lrnet.runtime.device import fast_memory_format
 
+    os.environ[ENV_SWITCH] = "1" if args.child == ALLOCATORS[1] else "0"
+    keep_freed_memory()
+    layout = fast_memory_format(torch.device("cpu"))
     x = torch.rand(1, 3, args.imgsz, args.imgsz)
-    variants = {}
+    variants, diffs = {}, {}
     for name, (yaml_name, _) in ULTRALYTICS_PAIRS.items():
         torch.manual_seed(0)
-        variants[f"{name}|lrnet"] = (build_model(name, nc=80).fuse().eval(), x)
+        plain = build_model(name, nc=80).eval()
+        ours = build_model(name, nc=80)
+        ours.load_state_dict(plain.state_dict())
+        ours = ours.fuse().eval().to(memory_format=layout)
+        with torch.inference_mode():
+            diffs[name] = float((ours(x.contiguous(memory_format=layout))[0] - plain(x)[0]).abs().max())
+        variants[f"{name}|lrnet"] = (ours, x.contiguous(memory_format=layout))
         torch.manual_seed(0)
         theirs = DetectionModel(yaml_name, nc=80, verbose=False)
         theirs.fuse(verbose=False)
         variants[f"{name}|ultralytics"] = (theirs.eval(), x)
     ms = interleaved_ms(variants, args.runs, args.warmup)
+    print("RESULT " + json.dumps({"ms": ms, "diff": diffs, "threads": torch.get_num_threads()}))
+
+
+def against_ultralytics(args: argparse.Namespace) -> None:  # pragma: no cover - needs ultralytics
+    """lrnet's yolov8n and lrnet-n against ultralytics' yolov8n and yolov8n-p2, each as it runs.
+
+    The allocator policy (`lrnet.runtime.allocator`) is process-wide, so each allocator setting gets
+    its own child process timing all four models interleaved; `--rounds` alternates the children.
+    "as each runs" compares lrnet under its own policy with ultralytics under glibc's default; the
+    same-allocator columns show what is the models' own doing.
+    """
+    import json
+    import subprocess
+    import sys
+
+    argv = ["--imgsz", str(args.imgsz), "--runs", str(args.runs), "--warmup", str(args.warmup)]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    results: dict[str, list[dict]] = {a: [] for a in ALLOCATORS}
+    for _ in range(args.rounds):
+        for allocator in ALLOCATORS:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--against-ultralytics", "--child", allocator, *argv],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                raise RuntimeError(f"child ({allocator}) failed:\n{proc.stderr[-2000:]}")
+            results[allocator].append(json.loads(lines[-1][len("RESULT ") :]))
+
+    def med(allocator: str, key: str) -> float:
+        return statistics.median(r["ms"][key] for r in results[allocator])
+
+    default, ours_alloc = ALLOCATORS
+    threads = results[default][0]["threads"]
     print(
-        f"\nPyTorch eager, fused, batch 1, {args.imgsz} px, {torch.get_num_threads()} threads, median of "
-        f"{args.runs} interleaved runs"
+        f"\nPyTorch eager, fused, batch 1, {args.imgsz} px, {threads} threads, median of {args.runs} "
+        f"interleaved runs x {args.rounds} round(s) per allocator"
     )
-    print(f"{'lrnet':<10} {'ultralytics':<16} {'lrnet ms':>9} {'ultra ms':>9} {'ratio':>6} {'target':>7}")
+    print(f"{'lrnet':<9} {'ultralytics':<16} {'allocator':<14} {'lrnet ms':>9} {'ultra ms':>9} {'ratio':>6}")
     for name, (yaml_name, target) in ULTRALYTICS_PAIRS.items():
-        ours, theirs_ms = ms[f"{name}|lrnet"], ms[f"{name}|ultralytics"]
-        verdict = "met" if ours / theirs_ms <= target else "MISSED"
+        for allocator in ALLOCATORS:
+            ours, theirs = med(allocator, f"{name}|lrnet"), med(allocator, f"{name}|ultralytics")
+            print(
+                f"{name:<9} {yaml_name:<16} {allocator:<14} {ours:>9.1f} {theirs:>9.1f} {ours / theirs:>6.2f}"
+            )
+        ratio = med(ours_alloc, f"{name}|lrnet") / med(default, f"{name}|ultralytics")
+        verdict = "met" if ratio <= target else "MISSED"
+        diff = max(r["diff"][name] for rs in results.values() for r in rs)
         print(
-            f"{name:<10} {yaml_name:<16} {ours:>9.1f} {theirs_ms:>9.1f} {ours / theirs_ms:>6.2f} "
-            f"{f'<= {target}':>7} {verdict}"
+            f"{name:<9} {yaml_name:<16} {'as each runs':<14} {'':>9} {'':>9} {ratio:>6.2f}  "
+            f"target <= {target} {verdict}; outputs vs unfused NCHW: max |diff| {diff:.1e}"
         )
 
 
@@ -141,6 +204,8 @@ def main() -> None:
         action="store_true",
         help="only lrnet's yolov8n and lrnet-n against ultralytics' yolov8n and yolov8n-p2, eager, fused",
     )
+    parser.add_argument("--rounds", type=int, default=1, help="--against-ultralytics: rounds per allocator")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     from lrnet.jobs.onnx_export import export_model_onnx
@@ -153,6 +218,8 @@ def main() -> None:
     if args.against_ultralytics:
         if importlib.util.find_spec("ultralytics") is None:
             print("ultralytics is not installed: the comparison with it is skipped (it needs torchvision)")
+        elif args.child:
+            against_ultralytics_child(args)
         else:
             against_ultralytics(args)
         return
