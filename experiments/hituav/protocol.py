@@ -186,6 +186,37 @@ def default_runs(smoke: bool) -> Path:
     return REPO_ROOT / "runs" / ("hituav-smoke" if smoke else "hituav")
 
 
+# The small files of a finished run that the report reads, kept in the repository (the run folders
+# under runs/ are not: checkpoints and predictions are large, and a machine's runs/ does not outlive it).
+RECORDS_ROOT = REPO_ROOT / "experiments" / "hituav" / "records"
+RECORD_FILES = ("done.json", "model.json", "results.csv", "args.yaml")
+
+
+RECORDS_HELP = (
+    "folder the scored runs' small record files are copied to ('' = experiments/hituav/records for "
+    "the table's own runs; nothing for --smoke or --runs unless given)"
+)
+
+
+def records_root(records: str, runs: str, smoke: bool) -> Path | None:
+    """Where a run script keeps records: `records` when given, else the repository's records folder
+    for the table's own runs (default `runs`, not smoke), else nowhere."""
+    if records:
+        return Path(records)
+    return None if (smoke or runs) else RECORDS_ROOT
+
+
+def keep_record(run: Path, records: Path, folder: str, seed: int) -> Path:
+    """Copy the record of a scored run (`RECORD_FILES` that exist and every `scores/<split>.json`) to
+    `records/<folder>/seed<seed>/`, each file atomically; report.py reads the table from there."""
+    run, dest = Path(run), run_dir(records, folder, seed)
+    names = [n for n in RECORD_FILES if (run / n).is_file()]
+    names += [f"scores/{p.name}" for p in sorted((run / "scores").glob("*.json"))]
+    for name in names:
+        write_bytes_atomic(dest / name, (run / name).read_bytes())
+    return dest
+
+
 def run_dir(runs: Path, folder: str, seed: int) -> Path:
     return Path(runs) / folder / f"seed{seed}"
 
@@ -242,17 +273,14 @@ def shown(path: str | Path) -> str:
         return str(path)
 
 
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write JSON through a temporary file in the same folder, renamed over `path` when complete.
-
-    For the peer environment, which cannot import `lrnet.fileio` (the lrnet-side scripts use that)."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write `data` through a temporary file in the same folder, renamed over `path` when complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -260,3 +288,10 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write JSON atomically (`write_bytes_atomic`).
+
+    For the peer environment, which cannot import `lrnet.fileio` (the lrnet-side scripts use that)."""
+    return write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))

@@ -3,8 +3,10 @@
     python experiments/hituav/report.py [--split val|test] [--seeds 0,1,2] [--smoke] [--runs DIR]
 
 Reads every row's `seed<k>/scores/<split>.json` (written by run_lrnet.py and run_peer.py, the same
-schema), the runs' `results.csv` (AP50 per epoch, epoch times) and writes, between the markers
-`<!-- hituav-report:<split>:begin -->` and `... end -->` of the Markdown file (appended when absent):
+schema; by default from the records those scripts keep in experiments/hituav/records, so the table
+regenerates on any clone), the runs' `results.csv` (AP50 per epoch, epoch times) and writes, between
+the markers `<!-- hituav-report:<split>:begin -->` and `... end -->` of the Markdown file (appended
+when absent):
 - per row: mean ± sample std over the seeds, params and GFLOPs at 640 px, the seeds it has;
 - paired (same-seed) deltas to the row's reference, mean ± std, with the protocol's rule: a difference
   counts only when its mean exceeds both its own std and the larger seed std of the two rows;
@@ -319,7 +321,11 @@ class ReportOptions:
     split: str = option("val", help="the scored split to report", rule=Choice(P.SPLITS))
     seeds: str = option(",".join(map(str, P.SEEDS)), help="comma-separated seeds to report")
     smoke: bool = option(False, help="report the smoke runs (runs/hituav-smoke, into its REPORT.md)")
-    runs: str = option("", help="parent folder of the rows' runs ('' = runs/hituav or runs/hituav-smoke)")
+    runs: str = option(
+        "",
+        help="parent folder of the rows' runs ('' = the kept records, experiments/hituav/records, or "
+        "runs/hituav-smoke)",
+    )
     markdown: str = option(
         "", help="file whose block is rewritten ('' = experiments/REAL.md, or the smoke REPORT.md)"
     )
@@ -334,7 +340,9 @@ class ReportOptions:
 
     @property
     def runs_root(self) -> Path:
-        return Path(self.runs) if self.runs else P.default_runs(self.smoke)
+        if self.runs:
+            return Path(self.runs)
+        return P.default_runs(True) if self.smoke else P.RECORDS_ROOT
 
 
 def build_report(opts: ReportOptions) -> str:

@@ -236,6 +236,7 @@ class RunOptions:
     threads: int = option(
         0, help="torch intra-op threads (0 = lrnet's automatic choice)", rule=Range(0, 1024)
     )
+    records: str = option("", help=P.RECORDS_HELP)
 
     def __post_init__(self) -> None:
         parse_seeds(self.seeds)
@@ -272,6 +273,9 @@ def run_rows(opts: RunOptions) -> list[dict[str, Any]]:
             else:
                 record = score_run(row, seed, run, opts.split, layout, opts.device, opts.workers, opts.smoke)
                 entry["status"] = f"scored: AP {100 * record['metrics']['AP']:.2f}"
+            records = P.records_root(opts.records, opts.runs, opts.smoke)
+            if records is not None and P.score_file(run, opts.split).is_file():
+                P.keep_record(run, records, row.folder, seed)
             print(f"{row.name} seed {seed}: {entry['status']} ({run})")
             done.append(entry)
     return done

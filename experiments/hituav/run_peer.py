@@ -280,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="data-loader workers")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: the CPUs of this process)")
     p.add_argument("--lrnet-python", default="", help="Python of lrnet's environment, for lrnet eval-json")
+    p.add_argument("--records", default="", help=P.RECORDS_HELP)
     return p
 
 
@@ -306,6 +307,9 @@ def run_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             else:
                 record = score_run(row, seed, run, args.split, layout, args.device, python, args.smoke)
                 status = f"scored: AP {100 * record['metrics']['AP']:.2f}"
+            records = P.records_root(args.records, args.runs, args.smoke)
+            if records is not None and P.score_file(run, args.split).is_file():
+                P.keep_record(run, records, row.folder, seed)
             print(f"{row.name} seed {seed}: {status} ({run})")
             done.append({"row": row.name, "seed": seed, "run": str(run), "status": status})
     return done

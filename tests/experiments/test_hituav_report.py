@@ -155,3 +155,27 @@ def test_report_without_runs_is_an_error_and_a_new_file_gets_the_block(tmp_path)
     )
     json.dumps(report.ReportOptions(smoke=True).markdown)  # the smoke report has its own default file
     assert report.ReportOptions(smoke=True).markdown.endswith("hituav-smoke/REPORT.md")
+
+
+def test_kept_records_give_the_same_report_and_only_the_tables_runs_keep_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "model_size", lambda spec, runs, root, cache=None: (1.5, 6.0, "lrnet"))
+    spec = {s.name: s for s in report.table_rows()}["lrnet-n"]
+    runs, records = tmp_path / "runs", tmp_path / "records"
+    for seed in (0, 1):
+        _fake_run(runs, spec, seed, 0.1 + seed / 100, 0.2, [0.05, 0.1])
+        run = P.run_dir(runs, spec.folder, seed)
+        (run / "weights").mkdir()
+        (run / "weights" / "last.pt").write_bytes(b"x" * 1000)  # never kept: large, machine-bound
+        kept = P.keep_record(run, records, spec.folder, seed)
+        assert kept == P.run_dir(records, spec.folder, seed) and not (kept / "weights").exists()
+        assert (kept / "scores" / "val.json").read_bytes() == (run / "scores" / "val.json").read_bytes()
+    md = str(tmp_path / "a.md")
+    from_runs = report.build_report(report.ReportOptions(runs=str(runs), markdown=md))
+    from_records = report.build_report(report.ReportOptions(runs=str(records), markdown=md))
+    assert from_records.replace(P.shown(records), P.shown(runs)) == from_runs
+    assert not list(records.rglob("*.tmp"))  # written atomically, nothing left beside
+    assert P.records_root("", "", smoke=False) == P.RECORDS_ROOT  # the table's own runs
+    assert P.records_root("", "", smoke=True) is None  # smoke runs never reach the repository
+    assert P.records_root("", str(tmp_path), smoke=False) is None  # nor runs elsewhere (tests)
+    assert P.records_root(str(records), str(tmp_path), smoke=True) == records  # unless asked
+    assert report.ReportOptions().runs_root == P.RECORDS_ROOT
