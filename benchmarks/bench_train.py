@@ -1,21 +1,21 @@
 """Training throughput (s/it of forward + loss + backward + SGD step) quiet and beside a busy process.
 
 Compares lrnet's thread policies side by side in one run: `old` (every core an intra-op thread, what
-lrnet did before issue #14), `new` (`lrnet.runtime.threads.default_threads` for the given number
-of loader workers; below 4 cores the same as `old`) and `adaptive` (`lrnet train --adapt-threads`:
-`lrnet.runtime.thread_tuner.ThreadTuner` probes the candidate counts and keeps the fastest; its first
-probe is not timed, later iterations feed it as in training), each with the machine otherwise as it
-is ("quiet") and beside one busy process that this script starts (a pure-Python busy loop, the
-stand-in for a loader worker or a second job). Batches are 320 px tiles cut from the real aerial
-images of `../shared/data/deepforest_voc` (boxes clipped to the tiles). Each measurement runs in its
-own subprocess; the rounds are interleaved.
+lrnet did before issue #14) and `new` (what `lrnet train` does by default: `thread_controller` with
+threads 0, adaptive, for the given number of loader workers: it starts at `default_threads` and its
+`ThreadTuner` probes the candidate counts and keeps the fastest; the probe iterations are timed like
+any other), each with the machine otherwise as it is ("quiet") and beside one busy process that this
+script starts (a pure-Python busy loop, the stand-in for a loader worker or a second job). A row's
+s/it is the mean over the timed iterations (so the probes' cost counts), after untimed warm-up.
+Batches are 320 px tiles cut from the real aerial images of `../shared/data/deepforest_voc` (boxes
+clipped to the tiles). Each measurement runs in its own subprocess; the rounds are interleaved.
 
 `--against-ultralytics` adds ultralytics' yolov8n training step with its own loss and 1 thread
 (cores - 1, its default on 2 cores) on the same batch; it is skipped with a message when
 ultralytics is not installed (it needs torchvision, which lrnet does not require).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_train.py [--model yolov8n --imgsz 320 --batch 16
-        --iters 4 --warmup 1 --rounds 1 --workers 4 --against-ultralytics]
+        --iters 30 --warmup 1 --rounds 1 --workers 4 --against-ultralytics]
 """
 
 from __future__ import annotations
@@ -145,31 +145,29 @@ def ultralytics_step(x, targets, nc: int):  # pragma: no cover - needs ultralyti
 
 
 def child(args: argparse.Namespace) -> dict:
-    """Measure one (trainer, policy) in this process: s/it over `iters` steps after `warmup`."""
+    """Measure one (trainer, policy) in this process: mean s/it over `iters` steps after `warmup`."""
     import resource
 
     import torch
 
-    from lrnet.runtime.thread_tuner import ThreadTuner, candidate_threads
-    from lrnet.runtime.threads import available_cores, default_threads
+    from lrnet.runtime.threads import available_cores, thread_controller
 
     torch.manual_seed(0)
     trainer, policy = args.child.split(":")
     cores = available_cores()
-    threads = {
-        "old": cores,
-        "new": default_threads(cores, args.workers),
-        "adaptive": cores,
-        "ultra": max(cores - 1, 1),
-    }[policy]
-    torch.set_num_threads(threads)
-    tuner = ThreadTuner(candidate_threads(cores), period=args.iters + 1) if policy == "adaptive" else None
+    fixed = {"old": cores, "ultra": max(cores - 1, 1)}
+    threads = fixed.get(policy, 0)  # new: 0, the trainer's adaptive default
     x, targets = tile_batch(args.data, args.imgsz, args.batch, args.nc)
     step = (
         ultralytics_step(x, targets, args.nc)
         if trainer == "ultralytics"
         else lrnet_step(args.model, x, targets, args.nc)
     )
+
+    control = thread_controller(threads, args.workers)  # as `lrnet train` runs, fixed or adaptive
+    tuner = control.tuner
+    for _ in range(args.warmup):  # untimed, at the starting count; the tuner is not fed these
+        step()
 
     def timed_step() -> float:
         t0 = time.perf_counter()
@@ -179,14 +177,11 @@ def child(args: argparse.Namespace) -> dict:
             tuner.step(seconds)
         return seconds
 
-    for _ in range(args.warmup):
-        timed_step()
-    while tuner is not None and tuner.probing:  # the tuner's first choice; its probe is not timed
-        timed_step()
-    times = [timed_step() for _ in range(args.iters)]
+    times = [timed_step() for _ in range(args.iters)]  # the tuner's probes included
     return {
-        "s_per_iter": statistics.median(times),
-        "threads": tuner.current if tuner is not None else threads,
+        "s_per_iter": statistics.mean(times),
+        "threads": tuner.current if tuner is not None else control.threads,
+        "probes": tuner.probes if tuner is not None else 0,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }
 
@@ -209,10 +204,10 @@ def main() -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="data whose images are cut into tiles")
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--iters", type=int, default=4)
+    parser.add_argument("--iters", type=int, default=30, help="timed steps (the tuner probes among them)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of every case")
-    parser.add_argument("--workers", type=int, default=4, help="loader workers the new policy plans for")
+    parser.add_argument("--workers", type=int, default=4, help="loader workers the new policy starts for")
     parser.add_argument("--nc", type=int, default=1)
     parser.add_argument("--against-ultralytics", action="store_true")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -221,7 +216,7 @@ def main() -> int:
         print("RESULT " + json.dumps(child(args)))
         return 0
 
-    keys = ["lrnet:old", "lrnet:new", "lrnet:adaptive"]
+    keys = ["lrnet:old", "lrnet:new"]
     if args.against_ultralytics:
         if importlib.util.find_spec("ultralytics") is None:
             print("ultralytics is not installed: its trainer is skipped (it needs torchvision)")
@@ -245,7 +240,7 @@ def main() -> int:
 
     print(
         f"train step {args.model} {args.imgsz}px batch {args.batch}, real tiles of {Path(args.data).name}, "
-        f"{available_cores()} cores, median of {args.iters} steps x {args.rounds} round(s)"
+        f"{available_cores()} cores, mean of {args.iters} steps (median of {args.rounds} round(s))"
     )
     print(f"{'trainer:policy':<20} {'quiet s/it':>11} {'busy s/it':>10} {'busy/quiet':>10} {'threads':>8}")
     s = {}
@@ -255,13 +250,12 @@ def main() -> int:
         s[key] = (q, b)
         tq, tb = results[(key, "quiet")][-1]["threads"], results[(key, "busy")][-1]["threads"]
         print(f"{key:<20} {q:>11.2f} {b:>10.2f} {b / q:>10.2f} {f'{tq} / {tb}':>8}")
-    (oq, ob), (nq, nb), (aq, ab) = s["lrnet:old"], s["lrnet:new"], s["lrnet:adaptive"]
+    (oq, ob), (nq, nb) = s["lrnet:old"], s["lrnet:new"]
     print(f"ratio new/old policy: quiet {nq / oq:.2f}x, busy {nb / ob:.2f}x")
-    print(f"ratio adaptive/old policy: quiet {aq / oq:.2f}x, busy {ab / ob:.2f}x")
+    print(f"new (lrnet train's default) busy/quiet: {nb / nq:.2f}x")
     if "ultralytics:ultra" in s:
         uq, ub = s["ultralytics:ultra"]
         print(f"ratio lrnet(new)/ultralytics: quiet {nq / uq:.2f}x, busy {nb / ub:.2f}x")
-        print(f"ratio lrnet(adaptive)/ultralytics: quiet {aq / uq:.2f}x, busy {ab / ub:.2f}x")
     return 0
 
 

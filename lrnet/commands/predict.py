@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
             f", {summary['rasters']} rasters ({summary['windows']} windows, {summary['windows_skipped']} "
             f"empty skipped; {summary['rasters_resumed']} finished before)"
         )
+    print(summary["threads"])
     print(
         f"{summary['images']} images{rasters}, {summary['frames']} video frames, {summary['detections']} "
         f"detections{skipped}; results saved to {summary['save_dir']}"

@@ -6,6 +6,10 @@ model runs through the same validator as a checkpoint), and batch-1 latency spli
 (letterbox), inference and post-processing (NMS), as median and 90th percentile over runs that
 interleave the formats (so a change of machine load hits every format alike). Writes
 `benchmark.md` and `benchmark.json` (atomically) into a run folder.
+
+A timing job runs a fixed torch thread count, never an adaptive one (a count chosen while timing would
+time the choice): `threads`, or 0 for `lrnet.runtime.threads.default_threads` of this machine (the
+count `lrnet val` and `predict` start at); it is reported with the results.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from lrnet.runtime.allocator import keep_freed_memory
 from lrnet.runtime.backends import carries_code, refuse_untrusted_code
 from lrnet.runtime.predictor import Predictor, load_inference_model
 from lrnet.runtime.run_dir import next_run_dir
-from lrnet.runtime.threads import available_cores
+from lrnet.runtime.threads import MAX_THREADS, available_cores, resolve_threads, torch_threads_kept
 from lrnet.runtime.validator import evaluate
 from lrnet.schema import Range, check_options, option
 
@@ -61,7 +65,8 @@ def parse_format(spec: str) -> tuple[str, str]:
 
 @dataclass
 class BenchmarkJob:
-    """What `lrnet benchmark` was asked to do; `imgsz` None: the training size; `threads` 0: torch's."""
+    """What `lrnet benchmark` was asked to do; `imgsz` None: the training size; `threads` 0: lrnet's
+    default count for this machine (`default_threads`), fixed for the whole run."""
 
     weights: str = option(help="lrnet checkpoint (.pt)")
     data: str = option(help="data to validate on (and to calibrate int8 with)")
@@ -76,7 +81,10 @@ class BenchmarkJob:
     calib_images: int = option(32, help="images to calibrate int8 on", rule=Range(1, 100_000))
     runs: int = option(20, help="timed runs per format (interleaved)", rule=Range(1, 100_000))
     warmup: int = option(3, help="untimed runs per format before the timed ones", rule=Range(0, 1000))
-    threads: int = option(0, help="torch threads (0: torch's default)", rule=Range(0, 1024))
+    threads: int = option(
+        0, help="torch threads, fixed for the timing (0: lrnet's default for this machine, which "
+        "val and predict start at)", rule=Range(0, MAX_THREADS),
+    )  # fmt: skip
     project: str = option("runs/benchmark", help="parent folder of runs")
     name: str = option("exp", help="run name (a number is appended if it exists, unless exist_ok)")
     exist_ok: bool = option(False, help="reuse an existing run folder")
@@ -150,12 +158,16 @@ def first_decodable_image(records: list[Any]) -> np.ndarray:
 
 
 def run_benchmark(job: BenchmarkJob) -> dict[str, Any]:
-    """Export, validate and time every format; returns the summary written to benchmark.json."""
+    """Export, validate and time every format at one fixed thread count (put back afterwards);
+    returns the summary written to benchmark.json."""
+    with torch_threads_kept():
+        return _run_benchmark(job)
 
+
+def _run_benchmark(job: BenchmarkJob) -> dict[str, Any]:
     if carries_code(job.weights):  # before a run folder is made; the exports below are lrnet's own
         refuse_untrusted_code(job.weights, job.trust_code)
-    if job.threads:
-        torch.set_num_threads(job.threads)
+    torch.set_num_threads(resolve_threads(job.threads, workers=0))  # fixed: timings compare
     inputs = [job.weights, *dataset_inputs(job.data)]  # the run folder never is, holds or is inside one
     out_dir = next_run_dir(job.project, job.name, job.exist_ok, inputs=inputs)
     models: dict[str, Any] = {}

@@ -29,6 +29,7 @@ from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_infe
 from lrnet.runtime.result_ids import ResultIds, dataset_images, is_dataset, load_id_map
 from lrnet.runtime.run_dir import RunFolderOptions, next_run_dir
 from lrnet.runtime.sources import iter_source_files, iter_video_frames, output_stems, read_image
+from lrnet.runtime.threads import torch_threads_kept
 from lrnet.schema import option, option_like
 
 # Annotated images keep these suffixes; any other image is written as PNG.
@@ -131,8 +132,18 @@ def predict_inputs(job: PredictJob, images: list[Path], videos: list[Path]) -> l
 
 
 def run_predict(job: PredictJob) -> dict[str, Any]:
-    """Run the job; returns counts (images, frames, detections, skipped, rasters, ...) and `save_dir`."""
+    """Run the job; returns counts (images, frames, detections, skipped, rasters, ...), `threads` (how
+    torch's threads ran: `job.threads`, 0 adaptive; put back after the job) and `save_dir`."""
+    with torch_threads_kept():
+        return _run_predict(job)
+
+
+def _run_predict(job: PredictJob) -> dict[str, Any]:
+    # warnings name run_predict's caller: stacklevel 3 (this function, then run_predict)
     models = [_Model(w, job) for w in job.weights]
+    threads = job.thread_control([m.predictor.model for m in models])
+    for m in models:  # forward passes feed the tuner, if any
+        m.predictor.tuner = threads.tuner
     titles = job.titles or [Path(w).stem for w in job.weights]
     ids: ResultIds | None = None
     dataset = is_dataset(job.source)
@@ -218,7 +229,7 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
                         )
                 writer.write(out)
         except DataError as e:  # a video that cannot be opened is skipped like an unreadable image
-            warnings.warn(str(e), stacklevel=2)
+            warnings.warn(str(e), stacklevel=3)
             counts["skipped"] += 1
             skipped.append(str(path))
         finally:
@@ -253,6 +264,6 @@ def run_predict(job: PredictJob) -> dict[str, Any]:
         more = f" and {len(skipped) - SKIPPED_NAMED} more" if len(skipped) > SKIPPED_NAMED else ""
         warnings.warn(
             f"{len(skipped)} unreadable source file(s) skipped: {', '.join(skipped[:SKIPPED_NAMED])}{more}",
-            stacklevel=2,
+            stacklevel=3,
         )
-    return {**counts, "skipped_files": skipped, "save_dir": str(save_dir)}
+    return {**counts, "skipped_files": skipped, "threads": threads.report(), "save_dir": str(save_dir)}

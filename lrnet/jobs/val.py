@@ -33,6 +33,7 @@ from lrnet.runtime.allocator import keep_freed_memory
 from lrnet.runtime.predictor import InferenceOptions, inference_imgsz, load_inference_model, merged_limit
 from lrnet.runtime.run_dir import RunFolderOptions
 from lrnet.runtime.sliced_eval import evaluate_sliced
+from lrnet.runtime.threads import ThreadControl, torch_threads_kept
 from lrnet.runtime.validator import evaluate
 from lrnet.schema import Choice, Range, option, option_like
 
@@ -111,7 +112,7 @@ def _raster_ground_truth(job: ValJob, model: Any, names: list[str] | None) -> tu
 
 
 def _run_sliced(
-    job: ValJob, model: Any, names: list[str] | None, imgsz: int
+    job: ValJob, model: Any, names: list[str] | None, imgsz: int, threads: ThreadControl
 ) -> tuple[dict, dict, int, DetectionSource]:
     """Sliced evaluation of the split: (result of `evaluate_sliced`, gt, images, source)."""
     about = None
@@ -120,7 +121,7 @@ def _run_sliced(
     else:
         source = load_dataset_source(job.data, job.split, verbose=job.verbose)
     check_class_count(job.weights, names, int(model.nc), job.data, list(source.names))
-    predictor = job.predictor(model, imgsz, job.protocol)
+    predictor = job.predictor(model, imgsz, job.protocol, tuner=threads.tuner)
     cfg = job.slicing
     result = evaluate_sliced(
         predictor, source, cfg, protocol=job.protocol, progress=job.verbose, bands=job.labels.bands,
@@ -145,7 +146,13 @@ def run_validation(job: ValJob) -> dict[str, Any]:
     """Run the job; returns the summary also written to `metrics.json` (see `format_report`).
 
     With `slice_size` > 0 every full image is predicted tile by tile and merged (`sliced_eval`).
+    torch's threads follow `job.threads` (0: adaptive) during the job and are put back after it.
     """
+    with torch_threads_kept():
+        return _run_validation(job)
+
+
+def _run_validation(job: ValJob) -> dict[str, Any]:
     max_det = job.val_max_det  # checks the protocol before any loading
     if job.labels.vector and not job.is_raster:
         raise ConfigError(
@@ -156,23 +163,32 @@ def run_validation(job: ValJob) -> dict[str, Any]:
     keep_freed_memory()  # large activations reused, not re-faulted per image
     model, names, default_imgsz = load_inference_model(job.weights, job.device, job.trust_code)
     imgsz = inference_imgsz(model, job.weights, job.imgsz, default_imgsz)
-    if job.slicing.slice or job.is_raster:
-        result, gt, n_images, source = _run_sliced(job, model, names, imgsz)
-        return _finish(job, model, imgsz, result, gt, n_images, val_inputs(job, source))
+    sliced = bool(job.slicing.slice or job.is_raster)  # then images are read here, not by workers
+    threads = job.thread_control([model], workers=0 if sliced else job.workers)
+    if sliced:
+        result, gt, n_images, source = _run_sliced(job, model, names, imgsz, threads)
+        return _finish(job, model, imgsz, result, gt, n_images, val_inputs(job, source), threads)
     dataset = DetectionDataset(job.data, split=job.split, imgsz=imgsz, augment=False, verbose=job.verbose)
     check_class_count(job.weights, names, int(model.nc), job.data, list(dataset.names))
     loader = build_dataloader(dataset, batch_size=job.batch, shuffle=False, workers=job.workers)
     result = evaluate(
         model, loader, protocol=job.protocol, conf=job.conf, iou=job.iou, max_det=max_det,
         device=job.device, half=job.half, progress=job.verbose, nms_metric=job.nms_metric,
-        nms_scale=job.nms_scale or None,
+        nms_scale=job.nms_scale or None, tuner=threads.tuner,
     )  # fmt: skip
     inputs = val_inputs(job, dataset.source)
-    return _finish(job, model, imgsz, result, dataset.coco_gt(), len(dataset), inputs)
+    return _finish(job, model, imgsz, result, dataset.coco_gt(), len(dataset), inputs, threads)
 
 
 def _finish(
-    job: ValJob, model: Any, imgsz: int, result: dict, gt: dict, n_images: int, inputs: list[str | Path]
+    job: ValJob,
+    model: Any,
+    imgsz: int,
+    result: dict,
+    gt: dict,
+    n_images: int,
+    inputs: list[str | Path],
+    threads: ThreadControl,
 ) -> dict[str, Any]:
     """Write predictions, the PR curve and metrics.json into a run folder clear of `inputs`; return the
     summary."""
@@ -195,6 +211,7 @@ def _finish(
         "metrics": result["metrics"],
         "per_class": result["per_class"],
         "speed_ms": result["speed"],
+        "threads": threads.report(),
         "params": info.get("params"),
         "params_fused": info.get("params_fused"),
         "gflops": info.get("gflops"),
@@ -236,6 +253,8 @@ def format_report(summary: dict[str, Any], per_class: bool = False) -> str:
         f"speed per image: {s['preprocess']:.1f} ms pre-process, {s['inference']:.1f} ms inference, "
         f"{s['postprocess']:.1f} ms NMS"
     )
+    if summary.get("threads"):
+        lines.append(summary["threads"])
     if summary.get("slicing"):
         sl = summary["slicing"]
         lines.append(

@@ -26,6 +26,8 @@ from lrnet.runtime.backends import backend_for, load_exported
 from lrnet.runtime.device import fast_memory_format, select_device
 from lrnet.runtime.imgsz import check_imgsz
 from lrnet.runtime.onnx_backend import OnnxModel, execution_providers
+from lrnet.runtime.thread_tuner import ThreadTuner, pixels
+from lrnet.runtime.threads import MAX_THREADS, ThreadControl, thread_controller
 from lrnet.schema import Choice, Range, check_options, option
 from lrnet.weights.checkpoint import load_checkpoint, load_model
 
@@ -92,6 +94,8 @@ class Predictor:
         nms_metric, nms_scale: NMS on "iou" (default) or "nwd" with constant `nms_scale` px (None: 12.8);
             sliced merging follows it unless its `SliceConfig.merge_metric` is set.
         batch: images (or tiles) per forward pass.
+        tuner: fed each forward pass's time per input pixel, so it may change torch's threads
+            between passes (`lrnet.runtime.threads.thread_controller`; None: the count stays).
     """
 
     def __init__(
@@ -106,8 +110,10 @@ class Predictor:
         stride: int = 32,
         nms_metric: str = "iou",
         nms_scale: float | None = None,
+        tuner: ThreadTuner | None = None,
     ) -> None:
         self.model = model
+        self.tuner = tuner
         self.imgsz = check_imgsz(imgsz, stride)
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.nms_metric, self.nms_scale = nms_metric, nms_scale
@@ -144,6 +150,8 @@ class Predictor:
             if isinstance(preds, (tuple, list)):
                 preds = preds[0]
             t2 = time.perf_counter()
+            if self.tuner is not None:
+                self.tuner.step((t2 - t1) / pixels(x))
             dets = postprocess(
                 preds.float(), conf=self.conf, iou=self.iou, max_det=self.max_det,
                 nms_metric=self.nms_metric, nms_scale=self.nms_scale,
@@ -234,6 +242,10 @@ class InferenceOptions:
     )  # fmt: skip
     batch: int = option(8, help="images (or tiles) per forward pass", rule=Range(1, 65_536))
     device: str = option("cpu", help="cpu, cuda, cuda:N or auto")
+    threads: int = option(
+        0, help="torch intra-op threads: 0 = adaptive (re-measured while a long run goes on); N = fixed, "
+        "for bit-identical outputs", rule=Range(0, MAX_THREADS),
+    )  # fmt: skip
     nms_metric: str = option("iou", help="NMS on iou or nwd (docs/SIMILARITY.md)", rule=Choice(NMS_METRICS))
     nms_scale: float = option(
         0.0, help="NWD constant C in pixels for nms_metric nwd (0: 12.8)", rule=Range(0, 100_000)
@@ -251,10 +263,29 @@ class InferenceOptions:
         """Detections kept per image (per tile when sliced): `max_det`, else the protocol's default."""
         return self.max_det or default_max_det(protocol)
 
-    def predictor(self, model: Any, imgsz: int, protocol: str = "aitod") -> Predictor:
-        """A `Predictor` of `model` with these options at input size `imgsz`."""
+    def predictor(
+        self, model: Any, imgsz: int, protocol: str = "aitod", tuner: ThreadTuner | None = None
+    ) -> Predictor:
+        """A `Predictor` of `model` with these options at input size `imgsz` (`tuner`: see `Predictor`)."""
         return Predictor(
             model, imgsz=imgsz, conf=self.conf, iou=self.iou, max_det=self.kept_per_image(protocol),
             device=self.device, batch=self.batch, stride=int(model.stride.max()),
-            nms_metric=self.nms_metric, nms_scale=self.nms_scale or None,
+            nms_metric=self.nms_metric, nms_scale=self.nms_scale or None, tuner=tuner,
         )  # fmt: skip
+
+    def thread_control(self, models: Sequence[Any], workers: int = 0) -> ThreadControl:
+        """Set torch's threads for a job running `models` (`thread_controller` over `threads`, forward
+        passes); its tuner goes to their predictors (`predictor(..., tuner=)`).
+
+        Adapted only for one PyTorch model on a CPU: torch's threads do not run an exported model's
+        forward pass (onnxruntime and OpenVINO have their own), a GPU's forward time hardly depends on
+        them (and is not synchronised where it is timed), and several models drawn side by side
+        alternate passes whose times would mix in one tuner."""
+        why_not = ""
+        if select_device(self.device).type != "cpu":
+            why_not = f"the model runs on {self.device}"
+        elif len(models) > 1:
+            why_not = f"{len(models)} models alternate"
+        elif not all(isinstance(m, torch.nn.Module) for m in models):
+            why_not = "an exported model runs on its own threads"
+        return thread_controller(self.threads, workers, work="forward", adapt=not why_not, why_not=why_not)

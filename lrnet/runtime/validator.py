@@ -17,6 +17,7 @@ from tqdm import tqdm
 from lrnet.eval import coco_metrics, detections_to_coco
 from lrnet.ops import postprocess
 from lrnet.runtime.device import select_device
+from lrnet.runtime.thread_tuner import ThreadTuner, pixels
 
 FITNESS_WEIGHTS = {"AP50": 0.1, "AP": 0.9}  # YOLOv8's fitness: 0.1 * AP50 + 0.9 * AP50:95
 
@@ -39,8 +40,12 @@ def evaluate(
     progress: bool = True,
     nms_metric: str = "iou",
     nms_scale: float | None = None,
+    tuner: ThreadTuner | None = None,
 ) -> dict[str, Any]:
     """Evaluate `model` on the split behind `loader` (its `dataset` provides `coco_gt()` and `category_ids`).
+
+    `tuner` (`lrnet.runtime.threads.thread_controller`): fed each forward pass's time per input pixel,
+    so it may change torch's threads between batches (None: the count stays as it is).
 
     Returns a dict with `metrics` (coco_metrics keys, fractions), `fitness`, `per_class` (class name ->
     AP@[.50:.95], -1 without ground truth), `speed` (ms per image: preprocess, inference,
@@ -71,6 +76,8 @@ def evaluate(
                 preds = preds[0]
             _sync(device)
             t2 = time.perf_counter()
+            if tuner is not None:
+                tuner.step((t2 - t1) / pixels(imgs))
             dets = postprocess(
                 preds.float(), conf=conf, iou=iou, max_det=max_det, nms_metric=nms_metric, nms_scale=nms_scale
             )

@@ -35,8 +35,14 @@ from lrnet.losses.box import parse_box_loss_spec
 from lrnet.ops.similarity import registered_similarities
 from lrnet.ops.similarity_nms import NMS_METRICS
 from lrnet.ops.slicing import MAX_SLICE, check_slice_side
+from lrnet.runtime.threads import MAX_THREADS
 from lrnet.schema import Choice, Range, check_options, option, option_values, parse_option_value
 from lrnet.training.recipe import check_recipe
+
+# Options of earlier versions that old args.yaml files and checkpoints' train_args still hold, with
+# why they went; `TrainConfig.from_dict` drops them. adapt_threads: adaptive threads are the default
+# (threads 0) since issue #24.
+RETIRED_OPTIONS = frozenset({"adapt_threads"})
 
 
 @dataclass
@@ -61,16 +67,14 @@ class TrainConfig:
     workers: int = option(4, help="data-loader worker processes per rank", rule=Range(0, 256))
     threads: int = option(
         0,
-        help="torch intra-op threads per rank (0 = automatic: the cores minus some for loader workers)",
-        rule=Range(0, 1024),
-    )
-    adapt_threads: bool = option(
-        False,
-        help="re-measure while training whether fewer threads are faster (shared machines); `threads` "
-        "is then the most tried",
+        help="torch intra-op threads per rank: 0 = adaptive (start at the cores minus some for loader "
+        "workers, re-measured while training); N = fixed, needed for bit-identical seeded runs",
+        rule=Range(0, MAX_THREADS),
     )
     seed: int = option(0, help="global random seed", rule=Range(0, 2**63 - 1))
-    deterministic: bool = option(True, help="use deterministic algorithms (bitwise repeatable on CPU)")
+    deterministic: bool = option(
+        True, help="use deterministic algorithms (bitwise repeatable on CPU with a fixed --threads N)"
+    )
     box_loss: str = option(
         "",
         help="box loss spec, e.g. 'ciou' or 'rsiou:focal=none'; empty = the model's default",
@@ -293,7 +297,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Build from a dict, refusing unknown keys with a message naming `source`."""
+        """Build from a dict, refusing unknown keys with a message naming `source`. Keys of options
+        that were removed (`RETIRED_OPTIONS`) are dropped, so old args.yaml and checkpoints load."""
+        values = {k: v for k, v in values.items() if k not in RETIRED_OPTIONS}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

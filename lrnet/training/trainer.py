@@ -46,8 +46,8 @@ from lrnet.runtime.allocator import keep_freed_memory
 from lrnet.runtime.device import fast_memory_format
 from lrnet.runtime.run_dir import next_run_dir
 from lrnet.runtime.run_lock import RunLock
-from lrnet.runtime.thread_tuner import ThreadTuner, candidate_threads
-from lrnet.runtime.threads import apply_thread_policy, available_cores
+from lrnet.runtime.thread_tuner import ThreadTuner
+from lrnet.runtime.threads import thread_controller
 from lrnet.runtime.validator import evaluate, fitness
 from lrnet.training.callbacks import Callbacks
 from lrnet.training.data_setup import TrainData, build_train_data, close_mosaic, train_inputs
@@ -166,7 +166,7 @@ class Trainer:
             if not saved.get("extra"):  # an always-empty field of checkpoints written before its removal
                 saved.pop("extra", None)
             # The saved run's hyper-parameters win; only where/how it runs may change on resume.
-            for key in ("device", "workers", "threads", "adapt_threads"):
+            for key in ("device", "workers", "threads"):
                 saved[key] = getattr(config, key)
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
@@ -185,6 +185,7 @@ class Trainer:
                 transfer_weights(build_model(config.model), self.weights_source)
         self.lock: RunLock | None = None
         self.thread_tuner: ThreadTuner | None = None
+        self.threads_before: int | None = None  # torch's count before this run set its own
 
     # ----------------------------------------------------------------------------------- set-up
     def _setup(self) -> None:
@@ -196,18 +197,17 @@ class Trainer:
                 f"batch={cfg.batch} is not divisible by the {ctx.world_size} DDP processes; "
                 f"use a multiple of {ctx.world_size}"
             )
-        thread_line = apply_thread_policy(
-            cfg.threads, cfg.workers, int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size))
-        )
-        self.thread_tuner = (
-            ThreadTuner(candidate_threads(torch.get_num_threads())) if cfg.adapt_threads else None
-        )
-        if self.thread_tuner is not None:
-            thread_line += "; adaptive: re-measured while training"
-        elif available_cores() <= 4:
-            thread_line += "; on a shared machine, --adapt-threads re-measures the count while training"
+        self.threads_before = torch.get_num_threads()
+        # DDP ranks apply the same all-reduced gradients; their clipping norms and other reductions
+        # must split alike for their weights to stay identical, so their count is not adapted.
+        threads = thread_controller(
+            cfg.threads, cfg.workers, int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size)),
+            work="iteration", adapt=ctx.world_size == 1,
+            why_not=f"{ctx.world_size} DDP ranks must split their sums alike",
+        )  # fmt: skip
+        self.thread_tuner, self.thread_line = threads.tuner, threads.line
         if ctx.is_main:
-            print(thread_line)
+            print(self.thread_line)
         seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
         allocator_line = keep_freed_memory()
         if ctx.is_main:
@@ -236,7 +236,8 @@ class Trainer:
                 raise RunError(
                     f"{self.weights_dir}: cannot create it ({e.strerror or e}); choose a writable folder"
                 ) from e
-            write_text_atomic(self.save_dir / "args.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            args_yaml = f"# {self.thread_line}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+            write_text_atomic(self.save_dir / "args.yaml", args_yaml)  # the comment: how threads ran
 
         self.data: TrainData = build_train_data(cfg, ctx)
         self.names = list(self.data.names)
@@ -344,6 +345,8 @@ class Trainer:
         finally:
             if self.lock is not None:
                 self.lock.release()
+            if self.threads_before is not None:  # the run's count does not outlive it
+                torch.set_num_threads(self.threads_before)
 
     def _train(self) -> TrainResult:
         self._setup()

@@ -1,11 +1,24 @@
-"""Thread policy: hand-worked defaults, explicit values, bad values refused, the trainer prints it."""
+"""Thread policy: hand-worked starting counts, fixed and adaptive control, bad values refused, the
+start-up line, and the count put back after a job."""
 
 import pytest
 import torch
 
 from lrnet.errors import ConfigError
-from lrnet.runtime.threads import apply_thread_policy, default_threads, resolve_threads
+from lrnet.runtime.threads import (
+    INFERENCE_START_AFTER,
+    default_threads,
+    resolve_threads,
+    thread_controller,
+    torch_threads_kept,
+)
 from lrnet.training.train_config import TrainConfig
+
+
+@pytest.fixture
+def keep_threads():
+    with torch_threads_kept():
+        yield
 
 
 @pytest.mark.parametrize(
@@ -27,7 +40,7 @@ def test_default_threads_hand_worked(cores, workers, ranks, expected):
 
 def test_explicit_threads_win_and_bad_values_are_refused(monkeypatch):
     assert resolve_threads(3, workers=4) == 3
-    # automatic: default_threads of the cores this process may use (fixed here: not this machine's count)
+    # adaptive: starts at default_threads of the cores this process may use (fixed here: not this machine's)
     monkeypatch.setattr("lrnet.runtime.threads.available_cores", lambda: 16)
     assert resolve_threads(0, workers=4) == 12
     assert resolve_threads(5, workers=4) == 5
@@ -40,12 +53,43 @@ def test_explicit_threads_win_and_bad_values_are_refused(monkeypatch):
         TrainConfig(threads=-2)
 
 
-def test_apply_sets_torch_threads_and_describes_it():
+def test_fixed_count_sets_torch_and_has_no_tuner(keep_threads):
+    control = thread_controller(1, workers=2)
+    assert torch.get_num_threads() == 1 and control.threads == 1 and control.tuner is None
+    assert control.line == "threads: 1 (fixed by --threads; seeded runs are bit-identical)"
+    assert control.report() == control.line
+    inference = thread_controller(1, workers=0, work="forward")
+    assert inference.line == "threads: 1 (fixed by --threads; outputs are bit-identical)"
+
+
+def test_adaptive_starts_at_the_default_and_returns_a_tuner(monkeypatch, keep_threads):
+    monkeypatch.setattr("lrnet.runtime.threads.available_cores", lambda: 4)
+    control = thread_controller(0, workers=4)  # 4 cores, 4 workers: start at 3
+    assert control.threads == 3 and torch.get_num_threads() == 3
+    assert control.tuner is not None and control.tuner.candidates == [3, 2, 1]
+    assert control.tuner.probing  # training probes at once
+    assert control.line == (
+        "threads: adaptive, starting at 3 of 4 cores, re-measured while running "
+        "(fix --threads N for bit-identical repeatable runs)"
+    )
+    assert control.report().startswith(control.line + "; adaptive threads: 3 now")
+    inference = thread_controller(0, workers=0, work="forward")
+    assert inference.tuner is not None and not inference.tuner.probing  # waits for a long run
+    assert inference.tuner.interval == INFERENCE_START_AFTER
+
+
+def test_adaptive_without_adapting(monkeypatch, keep_threads):
+    monkeypatch.setattr("lrnet.runtime.threads.available_cores", lambda: 2)
+    control = thread_controller(0, workers=0, adapt=False, why_not="2 DDP ranks must split their sums alike")
+    assert control.tuner is None and control.threads == 2 and torch.get_num_threads() == 2
+    assert "not re-measured: 2 DDP ranks" in control.line and "--threads N" in control.line
+    monkeypatch.setattr("lrnet.runtime.threads.available_cores", lambda: 1)
+    single = thread_controller(0, workers=0)  # one core: nothing to choose from
+    assert single.tuner is None and "nothing to choose from" in single.line
+
+
+def test_torch_threads_kept_puts_the_count_back():
     before = torch.get_num_threads()
-    try:
-        line = apply_thread_policy(1, workers=2)
-        assert torch.get_num_threads() == 1
-        assert line.startswith("threads: 1 torch intra-op thread(s) (set;") and "2 loader worker(s)" in line
-        assert "automatic" in apply_thread_policy(0, workers=0)
-    finally:
-        torch.set_num_threads(before)
+    with torch_threads_kept():
+        torch.set_num_threads(1 if before != 1 else 2)
+    assert torch.get_num_threads() == before

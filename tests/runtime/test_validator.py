@@ -96,3 +96,28 @@ def test_shifted_detections_lose_strict_iou_thresholds():
 def test_fitness_ignores_missing_bins():
     assert fitness({"AP50": 0.5, "AP": 0.2}) == pytest.approx(0.23)
     assert fitness({"AP50": -1.0, "AP": -1.0}) == 0.0
+
+
+def test_evaluate_feeds_a_tuner_forward_time_per_pixel(monkeypatch):
+    """`lrnet val` passes a thread tuner (`lrnet.runtime.threads.thread_controller`): it gets each
+    forward pass's time divided by the batch's input pixels, so batches of any size compare."""
+
+    class Clock:  # perf_counter advances 4 ms per call: every timed stage lasts 4 ms
+        now = 0.0
+
+        def perf_counter(self) -> float:
+            self.now += 0.004
+            return self.now
+
+    class Tuner:
+        def __init__(self) -> None:
+            self.steps: list[float] = []
+
+        def step(self, seconds: float) -> int:
+            self.steps.append(seconds)
+            return 1
+
+    monkeypatch.setattr("lrnet.runtime.validator.time", Clock())
+    tuner = Tuner()
+    evaluate(_FixedHead(shift=0.0), _Loader(), protocol="coco", max_det=300, progress=False, tuner=tuner)
+    assert tuner.steps == pytest.approx([0.004 / (128 * 128)])  # one (1, 3, 128, 128) batch
