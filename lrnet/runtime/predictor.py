@@ -23,6 +23,7 @@ from lrnet.ops import postprocess, scale_boxes
 from lrnet.ops.similarity_nms import NMS_METRICS
 from lrnet.ops.slicing import SliceConfig, merge_tiles
 from lrnet.runtime.backends import backend_for, load_exported
+from lrnet.runtime.compiled import compile_for_inference
 from lrnet.runtime.device import fast_memory_format, select_device
 from lrnet.runtime.imgsz import check_imgsz
 from lrnet.runtime.onnx_backend import OnnxModel, execution_providers
@@ -96,6 +97,8 @@ class Predictor:
         batch: images (or tiles) per forward pass.
         tuner: fed each forward pass's time per input pixel, so it may change torch's threads
             between passes (`lrnet.runtime.threads.thread_controller`; None: the count stays).
+        compile: run a PyTorch `model` compiled (`lrnet.runtime.compiled`, batches padded to `batch`);
+            `model` stays the eager module, `forward` is what runs.
     """
 
     def __init__(
@@ -111,14 +114,18 @@ class Predictor:
         nms_metric: str = "iou",
         nms_scale: float | None = None,
         tuner: ThreadTuner | None = None,
+        compile: bool = False,
     ) -> None:
         self.model = model
+        self.batch = max(1, int(batch))
+        self.forward: Callable[[torch.Tensor], Any] = model
+        if compile and isinstance(model, torch.nn.Module):
+            self.forward = compile_for_inference(model, self.batch)
         self.tuner = tuner
         self.imgsz = check_imgsz(imgsz, stride)
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.nms_metric, self.nms_scale = nms_metric, nms_scale
         self.device = select_device(device)
-        self.batch = max(1, int(batch))
         self.times = {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
         self.n_images = 0
 
@@ -146,7 +153,7 @@ class Predictor:
             t0 = time.perf_counter()
             x, ratio_pads = self.preprocess(chunk)
             t1 = time.perf_counter()
-            preds = self.model(x)
+            preds = self.forward(x)
             if isinstance(preds, (tuple, list)):
                 preds = preds[0]
             t2 = time.perf_counter()
@@ -251,6 +258,10 @@ class InferenceOptions:
         0.0, help="NWD constant C in pixels for nms_metric nwd (0: 12.8)", rule=Range(0, 100_000)
     )
     slicing: SliceConfig = option(default_factory=SliceConfig, help="sliced inference")
+    compile: bool = option(
+        False, help="torch.compile a PyTorch model (frozen weights): faster over hundreds of images or "
+        "tiles after 10-30 s of compiling; needs a C++ compiler (falls back to eager); fixes the threads",
+    )  # fmt: skip
     trust_code: bool = option(
         False, help="load model files that are programs (TorchScript: its code runs when loaded; also "
         "LRNET_TRUST_CODE=1); only for files you trust",
@@ -270,7 +281,7 @@ class InferenceOptions:
         return Predictor(
             model, imgsz=imgsz, conf=self.conf, iou=self.iou, max_det=self.kept_per_image(protocol),
             device=self.device, batch=self.batch, stride=int(model.stride.max()),
-            nms_metric=self.nms_metric, nms_scale=self.nms_scale or None, tuner=tuner,
+            nms_metric=self.nms_metric, nms_scale=self.nms_scale or None, tuner=tuner, compile=self.compile,
         )  # fmt: skip
 
     def thread_control(self, models: Sequence[Any], workers: int = 0) -> ThreadControl:
@@ -288,4 +299,6 @@ class InferenceOptions:
             why_not = f"{len(models)} models alternate"
         elif not all(isinstance(m, torch.nn.Module) for m in models):
             why_not = "an exported model runs on its own threads"
+        elif self.compile:
+            why_not = "compiled kernels keep the thread count they were compiled with"
         return thread_controller(self.threads, workers, work="forward", adapt=not why_not, why_not=why_not)

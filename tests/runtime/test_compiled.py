@@ -74,3 +74,34 @@ def test_larger_input_than_the_batch_runs_eager_and_training_models_are_refused(
         torch.testing.assert_close(fwd(x), model(x), atol=0, rtol=0)
     with pytest.raises(ConfigError, match="eval-mode"):
         C.compile_for_inference(_model().train(), batch=1)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="no C++ compiler")
+def test_predict_with_compile_finds_what_eager_finds(tmp_path, capsys):
+    import json
+
+    import cv2
+    import numpy as np
+
+    from lrnet.cli import main
+    from tests.fixtures.predict_fixtures import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "m.pt", nc=3, imgsz=64)
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # batch 2: the last pass is padded to the compiled batch
+        cv2.imwrite(str(src / f"i{i}.png"), rng.integers(0, 255, (48, 64 + 8 * i, 3), dtype=np.uint8))
+    common = ["predict", "--weights", str(ckpt), "--source", str(src), "--conf", "0", "--save-json",
+              "--batch", "2", "--project", str(tmp_path / "runs")]  # fmt: skip
+    assert main([*common, "--name", "eager", "--threads", "1"]) == 0
+    assert main([*common, "--name", "compiled", "--threads", "1", "--compile"]) == 0
+    eager, comp = (
+        json.loads((tmp_path / "runs" / n / "predictions.json").read_text()) for n in ("eager", "compiled")
+    )
+    assert len(eager) == len(comp) > 0
+    key = lambda d: (d["image_id"], d["category_id"], -d["score"])  # noqa: E731
+    for e, c in zip(sorted(eager, key=key), sorted(comp, key=key)):
+        assert (e["image_id"], e["category_id"]) == (c["image_id"], c["category_id"])
+        assert c["score"] == pytest.approx(e["score"], abs=1e-4)
+        assert c["bbox"] == pytest.approx(e["bbox"], abs=1e-2)
