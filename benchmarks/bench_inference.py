@@ -123,6 +123,14 @@ def against_ultralytics_child(args: argparse.Namespace) -> None:  # pragma: no c
         with torch.inference_mode():
             diffs[name] = float((ours(x.contiguous(memory_format=layout))[0] - plain(x)[0]).abs().max())
         variants[f"{name}|lrnet"] = (ours, x.contiguous(memory_format=layout))
+        if args.compile:
+            from lrnet.runtime.compiled import compile_for_inference
+
+            fast = compile_for_inference(ours, batch=1)
+            with torch.inference_mode():
+                out = fast(x.contiguous(memory_format=layout))[0]
+                diffs[f"{name}|compiled"] = float((out - plain(x)[0]).abs().max())
+            variants[f"{name}|lrnet --compile"] = (fast, x.contiguous(memory_format=layout))
         torch.manual_seed(0)
         theirs = DetectionModel(yaml_name, nc=80, verbose=False)
         theirs.fuse(verbose=False)
@@ -146,6 +154,8 @@ def against_ultralytics(args: argparse.Namespace) -> None:  # pragma: no cover -
     argv = ["--imgsz", str(args.imgsz), "--runs", str(args.runs), "--warmup", str(args.warmup)]
     if args.threads:
         argv += ["--threads", str(args.threads)]
+    if args.compile:
+        argv += ["--compile"]
     results: dict[str, list[dict]] = {a: [] for a in ALLOCATORS}
     for _ in range(args.rounds):
         for allocator in ALLOCATORS:
@@ -181,6 +191,14 @@ def against_ultralytics(args: argparse.Namespace) -> None:  # pragma: no cover -
             f"{name:<9} {yaml_name:<16} {'as each runs':<14} {'':>9} {'':>9} {ratio:>6.2f}  "
             f"target <= {target} {verdict}; outputs vs unfused NCHW: max |diff| {diff:.1e}"
         )
+        if args.compile:
+            fast = med(ours_alloc, f"{name}|lrnet --compile")
+            ratio = fast / med(default, f"{name}|ultralytics")
+            diff = max(r["diff"][f"{name}|compiled"] for rs in results.values() for r in rs)
+            print(
+                f"{name:<9} {yaml_name:<16} {'--compile':<14} {fast:>9.1f} {'':>9} {ratio:>6.2f}  "
+                f"opt-in, as each runs; max |diff| {diff:.1e}"
+            )
 
 
 def main() -> None:
@@ -205,6 +223,9 @@ def main() -> None:
         help="only lrnet's yolov8n and lrnet-n against ultralytics' yolov8n and yolov8n-p2, eager, fused",
     )
     parser.add_argument("--rounds", type=int, default=1, help="--against-ultralytics: rounds per allocator")
+    parser.add_argument(
+        "--compile", action="store_true", help="--against-ultralytics: also lrnet's models with --compile"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
