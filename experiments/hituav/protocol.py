@@ -206,6 +206,15 @@ def records_root(records: str, runs: str, smoke: bool) -> Path | None:
     return None if (smoke or runs) else RECORDS_ROOT
 
 
+def kept_score(records: Path | None, folder: str, seed: int, split: str) -> Path | None:
+    """The kept score of a run on `split` in `records`, when there is one: a run scored on another
+    machine (whose run folder is gone) is not trained again for the same split."""
+    if records is None:
+        return None
+    path = score_file(run_dir(records, folder, seed), split)
+    return path if path.is_file() else None
+
+
 def keep_record(run: Path, records: Path, folder: str, seed: int) -> Path:
     """Copy the record of a scored run (`RECORD_FILES` that exist and every `scores/<split>.json`) to
     `records/<folder>/seed<seed>/`, each file atomically; report.py reads the table from there."""

@@ -230,7 +230,11 @@ class RunOptions:
     data: str = option(str(P.REPO_ROOT / "data" / "hituav"), help="the folder prepare.py wrote")
     runs: str = option("", help="parent folder of the rows' runs ('' = runs/hituav, or runs/hituav-smoke)")
     score_only: bool = option(False, help="train nothing; score the finished runs that have no score yet")
-    rescore: bool = option(False, help="score again runs that already have a score of the split")
+    rescore: bool = option(
+        False,
+        help="score again runs that already have a score of the split (a run kept only in the records "
+        "is trained again)",
+    )
     device: str = option("cpu", help="cpu, cuda, cuda:N or auto")
     workers: int = option(1, help="data-loader workers", rule=Range(0, 64))
     threads: int = option(
@@ -264,6 +268,13 @@ def run_rows(opts: RunOptions) -> list[dict[str, Any]]:
         for row in rows:
             run = variant_run_dir(opts.runs_root, row.variant, seed)
             entry: dict[str, Any] = {"row": row.name, "seed": seed, "run": str(run)}
+            records = P.records_root(opts.records, opts.runs, opts.smoke)
+            kept = P.kept_score(records, row.folder, seed, opts.split)
+            if kept and not (run / "done.json").is_file() and not opts.rescore:
+                entry["status"] = f"kept in {P.shown(kept)} (trained elsewhere; --rescore trains it again)"
+                print(f"{row.name} seed {seed}: {entry['status']}")
+                done.append(entry)
+                continue
             if not opts.score_only:
                 run_variant(row.variant, seed, run, row_settings(row, shared, layout, opts.smoke))
             if not (run / "done.json").is_file():
@@ -273,7 +284,6 @@ def run_rows(opts: RunOptions) -> list[dict[str, Any]]:
             else:
                 record = score_run(row, seed, run, opts.split, layout, opts.device, opts.workers, opts.smoke)
                 entry["status"] = f"scored: AP {100 * record['metrics']['AP']:.2f}"
-            records = P.records_root(opts.records, opts.runs, opts.smoke)
             if records is not None and P.score_file(run, opts.split).is_file():
                 P.keep_record(run, records, row.folder, seed)
             print(f"{row.name} seed {seed}: {entry['status']} ({run})")

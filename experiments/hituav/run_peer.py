@@ -275,7 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=str(P.REPO_ROOT / "data" / "hituav"), help="the folder prepare.py wrote")
     p.add_argument("--runs", default="", help="parent folder of the runs ('' = runs/hituav[-smoke])")
     p.add_argument("--score-only", action="store_true", help="train nothing; score finished runs")
-    p.add_argument("--rescore", action="store_true", help="score again runs already scored on the split")
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score again runs already scored on the split (a run kept only in the records is trained again)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or a CUDA device index")
     p.add_argument("--workers", type=int, default=1, help="data-loader workers")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: the CPUs of this process)")
@@ -296,6 +300,13 @@ def run_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     for seed in seeds:
         for row in rows:
             run = P.run_dir(runs, row.folder, seed)
+            records = P.records_root(args.records, args.runs, args.smoke)
+            kept = P.kept_score(records, row.folder, seed, args.split)
+            if kept and not (run / "done.json").is_file() and not args.rescore:
+                status = f"kept in {P.shown(kept)} (trained elsewhere; --rescore trains it again)"
+                print(f"{row.name} seed {seed}: {status}")
+                done.append({"row": row.name, "seed": seed, "run": str(run), "status": status})
+                continue
             if not args.score_only and not (run / "done.json").is_file():
                 train_run(
                     row, seed, run, train_args(row, seed, args.smoke, layout, args.workers, args.device)
@@ -307,7 +318,6 @@ def run_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             else:
                 record = score_run(row, seed, run, args.split, layout, args.device, python, args.smoke)
                 status = f"scored: AP {100 * record['metrics']['AP']:.2f}"
-            records = P.records_root(args.records, args.runs, args.smoke)
             if records is not None and P.score_file(run, args.split).is_file():
                 P.keep_record(run, records, row.folder, seed)
             print(f"{row.name} seed {seed}: {status} ({run})")

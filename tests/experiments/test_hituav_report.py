@@ -179,3 +179,24 @@ def test_kept_records_give_the_same_report_and_only_the_tables_runs_keep_them(tm
     assert P.records_root("", str(tmp_path), smoke=False) is None  # nor runs elsewhere (tests)
     assert P.records_root(str(records), str(tmp_path), smoke=True) == records  # unless asked
     assert report.ReportOptions().runs_root == P.RECORDS_ROOT
+
+
+def test_a_run_kept_in_the_records_is_not_trained_again(tmp_path, monkeypatch):
+    from experiments.hituav import run_lrnet
+
+    data = tmp_path / "data"
+    layout = P.Layout(data)
+    layout.stamp.parent.mkdir(parents=True)
+    layout.stamp.write_text("{}")
+    records = tmp_path / "records"
+    spec = {s.name: s for s in report.table_rows()}["lrnet-n"]
+    _fake_run(records, spec, 0, 0.1, 0.2, [0.1])
+    trained = []
+    monkeypatch.setattr(run_lrnet, "run_variant", lambda variant, seed, run, settings: trained.append(seed))
+    monkeypatch.setattr(run_lrnet, "score_run", lambda *a, **k: pytest.fail("nothing to score"))
+    opts = run_lrnet.RunOptions(
+        rows="lrnet-n", seeds="0,1", data=str(data), runs=str(tmp_path / "runs"), records=str(records)
+    )
+    done = run_lrnet.run_rows(opts)
+    assert [d["seed"] for d in done] == [0, 1] and trained == [1]  # seed 1 has no record: trained
+    assert done[0]["status"].startswith("kept in") and done[1]["status"] == "not trained"
