@@ -15,32 +15,9 @@ from lrnet.jobs.benchmark import BenchmarkJob, run_benchmark
 from lrnet.jobs.val import ValJob, format_report, run_validation
 from lrnet.runtime.predictor import Predictor
 from lrnet.runtime.threads import available_cores, default_threads
+from tests.fixtures.fake_timing import STEP, RecordingTuner, StepClock
 from tests.fixtures.predict_fixtures import make_checkpoint, make_yolo_dataset
 from tests.fixtures.square_detector import SquareDetector, paint_squares
-
-STEP = 0.004  # seconds per perf_counter call of the fake clock: every timed stage lasts this long
-
-
-class StepClock:
-    """A `time` stand-in whose perf_counter advances `STEP` per call, whatever the machine's load."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def perf_counter(self) -> float:
-        self.now += STEP
-        return self.now
-
-
-class RecordingTuner:
-    """Takes the place of a `ThreadTuner`: keeps what it is fed."""
-
-    def __init__(self) -> None:
-        self.steps: list[float] = []
-
-    def step(self, seconds: float) -> int:
-        self.steps.append(seconds)
-        return torch.get_num_threads()
 
 
 def test_predictor_feeds_forward_time_per_pixel(monkeypatch):

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from lrnet.runtime.validator import evaluate, fitness
+from tests.fixtures.fake_timing import STEP, RecordingTuner, StepClock
 
 R, PADW, PADH = 0.64, 0.0, 32.0  # 200x100 original letterboxed into 128x128
 GT_BOXES = [[20.0, 30.0, 60.0, 70.0], [100.0, 10.0, 130.0, 40.0]]  # original pixels, classes 0 and 1
@@ -101,23 +102,7 @@ def test_fitness_ignores_missing_bins():
 def test_evaluate_feeds_a_tuner_forward_time_per_pixel(monkeypatch):
     """`lrnet val` passes a thread tuner (`lrnet.runtime.threads.thread_controller`): it gets each
     forward pass's time divided by the batch's input pixels, so batches of any size compare."""
-
-    class Clock:  # perf_counter advances 4 ms per call: every timed stage lasts 4 ms
-        now = 0.0
-
-        def perf_counter(self) -> float:
-            self.now += 0.004
-            return self.now
-
-    class Tuner:
-        def __init__(self) -> None:
-            self.steps: list[float] = []
-
-        def step(self, seconds: float) -> int:
-            self.steps.append(seconds)
-            return 1
-
-    monkeypatch.setattr("lrnet.runtime.validator.time", Clock())
-    tuner = Tuner()
+    monkeypatch.setattr("lrnet.runtime.validator.time", StepClock())
+    tuner = RecordingTuner()
     evaluate(_FixedHead(shift=0.0), _Loader(), protocol="coco", max_det=300, progress=False, tuner=tuner)
-    assert tuner.steps == pytest.approx([0.004 / (128 * 128)])  # one (1, 3, 128, 128) batch
+    assert tuner.steps == pytest.approx([STEP / (128 * 128)])  # one (1, 3, 128, 128) batch
