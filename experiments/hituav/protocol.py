@@ -206,13 +206,16 @@ def records_root(records: str, runs: str, smoke: bool) -> Path | None:
     return None if (smoke or runs) else RECORDS_ROOT
 
 
-def kept_score(records: Path | None, folder: str, seed: int, split: str) -> Path | None:
-    """The kept score of a run on `split` in `records`, when there is one: a run scored on another
-    machine (whose run folder is gone) is not trained again for the same split."""
-    if records is None:
-        return None
+def kept_elsewhere(run: Path, records: Path | None, folder: str, seed: int, split: str, rescore: bool) -> str:
+    """Why a run is skipped, or "" to train and score it: a run scored on `split` on another machine
+    (its score kept in `records`, its run folder `run` absent here) is not trained again unless
+    `rescore`."""
+    if records is None or rescore or (Path(run) / "done.json").is_file():
+        return ""
     path = score_file(run_dir(records, folder, seed), split)
-    return path if path.is_file() else None
+    if not path.is_file():
+        return ""
+    return f"kept in {shown(path)} (trained elsewhere; --rescore trains it again)"
 
 
 def keep_record(run: Path, records: Path, folder: str, seed: int) -> Path:

@@ -263,15 +263,15 @@ def run_rows(opts: RunOptions) -> list[dict[str, Any]]:
     check_ablation(
         Ablation("HIT-UAV lrnet rows", "experiments/REAL.md", tuple(r.variant for r in rows)), shared
     )
+    records = P.records_root(opts.records, opts.runs, opts.smoke)
     done = []
     for seed in parse_seeds(opts.seeds):
         for row in rows:
             run = variant_run_dir(opts.runs_root, row.variant, seed)
             entry: dict[str, Any] = {"row": row.name, "seed": seed, "run": str(run)}
-            records = P.records_root(opts.records, opts.runs, opts.smoke)
-            kept = P.kept_score(records, row.folder, seed, opts.split)
-            if kept and not (run / "done.json").is_file() and not opts.rescore:
-                entry["status"] = f"kept in {P.shown(kept)} (trained elsewhere; --rescore trains it again)"
+            kept = P.kept_elsewhere(run, records, row.folder, seed, opts.split, opts.rescore)
+            if kept:
+                entry["status"] = kept
                 print(f"{row.name} seed {seed}: {entry['status']}")
                 done.append(entry)
                 continue

@@ -296,14 +296,14 @@ def run_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows, seeds = select_rows(args.rows), parse_seeds(args.seeds)
     python = lrnet_python(args.lrnet_python)  # fail before hours of training, not after
     _setup_ultralytics(runs, args.threads)
+    records = P.records_root(args.records, args.runs, args.smoke)
     done = []
     for seed in seeds:
         for row in rows:
             run = P.run_dir(runs, row.folder, seed)
-            records = P.records_root(args.records, args.runs, args.smoke)
-            kept = P.kept_score(records, row.folder, seed, args.split)
-            if kept and not (run / "done.json").is_file() and not args.rescore:
-                status = f"kept in {P.shown(kept)} (trained elsewhere; --rescore trains it again)"
+            kept = P.kept_elsewhere(run, records, row.folder, seed, args.split, args.rescore)
+            if kept:
+                status = kept
                 print(f"{row.name} seed {seed}: {status}")
                 done.append({"row": row.name, "seed": seed, "run": str(run), "status": status})
                 continue
