@@ -5,7 +5,7 @@ VENV ?= .venv
 # `make TORCH="torch==2.13.0 --index-url <a CUDA wheel index>" test`.
 TORCH ?= torch==2.13.0
 # Every optional extra that installs here, so that their tests run instead of skipping.
-EXTRAS ?= dev,export,openvino,logging,geo
+EXTRAS ?= dev,export,openvino,logging,geo,fast-eval
 # sahi requires opencv-python, which would sit beside opencv-python-headless (two cv2 builds in one
 # environment): install sahi alone, then the small packages it imports. `make SAHI= test` skips it.
 SAHI ?= sahi>=0.12

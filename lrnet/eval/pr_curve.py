@@ -6,30 +6,27 @@ from pathlib import Path
 
 import numpy as np
 
-from lrnet.errors import ConfigError
-from lrnet.eval.coco_metrics import PROTOCOLS, run_cocoeval
+from lrnet.eval.coco_metrics import Evaluation
 from lrnet.fileio import save_figure_atomic
 
 
-def pr_curves(gt: dict, predictions: list[dict], protocol: str = "aitod", iou: float = 0.5) -> dict:
+def pr_curves(evaluation: Evaluation, iou: float = 0.5) -> dict:
     """Per-class interpolated precision at COCOeval's 101 recall points (all areas, last max-dets).
 
+    `evaluation`: `evaluate_coco(gt, detections, protocol)`, the same matching the metrics come from.
     Returns {"recall": (101,), "classes": {name: (101,) precision}, "mean": (101,)}; classes without
     ground truth are left out (pycocotools marks them -1).
     """
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
-    ev = run_cocoeval(gt, predictions, PROTOCOLS[protocol])
-    t = int(np.argmin(np.abs(ev.params.iouThrs - iou)))
-    precision = ev.eval["precision"][t, :, :, 0, -1]  # (R, K)
-    names = {c["id"]: str(c.get("name", c["id"])) for c in gt["categories"]}
+    t = int(np.argmin(np.abs(evaluation.iou_thresholds - iou)))
+    precision = evaluation.precision[t, :, :, 0, -1]  # (R, K)
     classes = {}
-    for k, cat_id in enumerate(ev.params.catIds):
+    for k, name in enumerate(evaluation.class_names):
         p = precision[:, k]
         if (p > -1).any():
-            classes[names[cat_id]] = np.where(p > -1, p, 0.0)
-    mean = np.mean(list(classes.values()), axis=0) if classes else np.zeros_like(ev.params.recThrs)
-    return {"recall": np.asarray(ev.params.recThrs), "classes": classes, "mean": mean}
+            classes[name] = np.where(p > -1, p, 0.0)
+    recall = np.asarray(evaluation.recall_points)
+    mean = np.mean(list(classes.values()), axis=0) if classes else np.zeros_like(recall)
+    return {"recall": recall, "classes": classes, "mean": mean}
 
 
 def plot_pr_curve(curves: dict, path: str | Path, title: str = "Precision-recall (IoU 0.5)") -> Path:

@@ -113,8 +113,8 @@ def _raster_ground_truth(job: ValJob, model: Any, names: list[str] | None) -> tu
 
 def _run_sliced(
     job: ValJob, model: Any, names: list[str] | None, imgsz: int, threads: ThreadControl
-) -> tuple[dict, dict, int, DetectionSource]:
-    """Sliced evaluation of the split: (result of `evaluate_sliced`, gt, images, source)."""
+) -> tuple[dict, int, DetectionSource]:
+    """Sliced evaluation of the split: (result of `evaluate_sliced`, images, source)."""
     about = None
     if job.is_raster:
         source, about = _raster_ground_truth(job, model, names)
@@ -139,7 +139,7 @@ def _run_sliced(
         "tiles": result["tiles"],
         "seconds_per_image": result["seconds_per_image"],
     }
-    return result, result["gt"], result["images"], source
+    return result, result["images"], source
 
 
 def run_validation(job: ValJob) -> dict[str, Any]:
@@ -166,8 +166,8 @@ def _run_validation(job: ValJob) -> dict[str, Any]:
     sliced = bool(job.slicing.slice or job.is_raster)  # then images are read here, not by workers
     threads = job.thread_control([model], workers=0 if sliced else job.workers)
     if sliced:
-        result, gt, n_images, source = _run_sliced(job, model, names, imgsz, threads)
-        return _finish(job, model, imgsz, result, gt, n_images, val_inputs(job, source), threads)
+        result, n_images, source = _run_sliced(job, model, names, imgsz, threads)
+        return _finish(job, model, imgsz, result, n_images, val_inputs(job, source), threads)
     dataset = DetectionDataset(job.data, split=job.split, imgsz=imgsz, augment=False, verbose=job.verbose)
     check_class_count(job.weights, names, int(model.nc), job.data, list(dataset.names))
     loader = build_dataloader(dataset, batch_size=job.batch, shuffle=False, workers=job.workers)
@@ -177,7 +177,7 @@ def _run_validation(job: ValJob) -> dict[str, Any]:
         nms_scale=job.nms_scale or None, tuner=threads.tuner,
     )  # fmt: skip
     inputs = val_inputs(job, dataset.source)
-    return _finish(job, model, imgsz, result, dataset.coco_gt(), len(dataset), inputs, threads)
+    return _finish(job, model, imgsz, result, len(dataset), inputs, threads)
 
 
 def _finish(
@@ -185,7 +185,6 @@ def _finish(
     model: Any,
     imgsz: int,
     result: dict,
-    gt: dict,
     n_images: int,
     inputs: list[str | Path],
     threads: ThreadControl,
@@ -199,7 +198,7 @@ def _finish(
 
     out_dir = job.run_dir(inputs=inputs)
     write_text_atomic(out_dir / "predictions.json", json.dumps(result["predictions"]))
-    curves = pr_curves(gt, result["predictions"], protocol=job.protocol)
+    curves = pr_curves(result["evaluation"])
     plot_pr_curve(curves, out_dir / "pr_curve.png", title=f"{Path(job.weights).name} on {job.data}")
     summary = {
         "weights": str(job.weights),
@@ -210,6 +209,7 @@ def _finish(
         "images": n_images,
         "metrics": result["metrics"],
         "per_class": result["per_class"],
+        "evaluator": result["evaluation"].backend,
         "speed_ms": result["speed"],
         "threads": threads.report(),
         "params": info.get("params"),

@@ -26,7 +26,7 @@ from lrnet.data.images import decode_image
 from lrnet.data.raster import streams_as_raster
 from lrnet.data.source import DetectionSource
 from lrnet.errors import DataError
-from lrnet.eval import coco_metrics, detections_to_coco
+from lrnet.eval import detections_to_coco, evaluate_coco
 from lrnet.ops.slicing import SliceConfig
 from lrnet.runtime.predictor import Predictor
 from lrnet.runtime.raster_predict import predict_raster, raster_slicing
@@ -45,7 +45,7 @@ def evaluate_sliced(
     `rasters_only`, else those `streams_as_raster` picks) are read window by window with `bands`.
 
     Returns `metrics` (coco_metrics keys, fractions), `per_class`, `predictions` (COCO results),
-    `gt` (the COCO ground truth scored against), `images`, `tiles` (forward passes in all),
+    `evaluation` (the `Evaluation` the metrics come from), `images`, `tiles` (forward passes in all),
     `seconds_per_image` (wall time of prediction + merging), `skipped` (undecodable images) and
     `rasters` (per raster: its windows, those predicted and those skipped as nodata or blank).
     """
@@ -94,13 +94,14 @@ def evaluate_sliced(
     if not images:
         raise DataError(f"{source.root or 'the split'}: no image could be decoded for sliced evaluation")
     gt = source_to_coco(source)
-    scores = coco_metrics(gt, predictions, protocol=protocol)
+    evaluation = evaluate_coco(gt, predictions, protocol=protocol)
+    scores = dict(evaluation.metrics)
     per_class = {str(k): float(v) for k, v in scores.pop("per_class", {}).items()}
     return {
         "metrics": {k: float(v) for k, v in scores.items()},
         "per_class": per_class,
         "predictions": predictions,
-        "gt": gt,
+        "evaluation": evaluation,
         "images": images,
         "tiles": tiles,
         "seconds_per_image": seconds / images,

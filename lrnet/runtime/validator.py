@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from lrnet.eval import coco_metrics, detections_to_coco
+from lrnet.eval import detections_to_coco, evaluate_coco
 from lrnet.ops import postprocess
 from lrnet.runtime.device import select_device
 from lrnet.runtime.thread_tuner import ThreadTuner, pixels
@@ -49,7 +49,8 @@ def evaluate(
 
     Returns a dict with `metrics` (coco_metrics keys, fractions), `fitness`, `per_class` (class name ->
     AP@[.50:.95], -1 without ground truth), `speed` (ms per image: preprocess, inference,
-    postprocess) and `predictions` (COCO result dicts in original pixels).
+    postprocess), `predictions` (COCO result dicts in original pixels) and `evaluation` (the
+    `lrnet.eval.coco_metrics.Evaluation` they come from: PR curves without a second matching).
     """
     device = select_device(device)
     dataset = loader.dataset
@@ -97,7 +98,8 @@ def evaluate(
             model.float()
         model.train(was_training)
 
-    scores = coco_metrics(dataset.coco_gt(), predictions, protocol=protocol)
+    evaluation = evaluate_coco(dataset.coco_gt(), predictions, protocol=protocol)
+    scores = dict(evaluation.metrics)
     per_class = {str(k): float(v) for k, v in scores.pop("per_class", {}).items()}
     metrics = {k: float(v) for k, v in scores.items()}
     n = max(n_images, 1)
@@ -108,6 +110,7 @@ def evaluate(
         "per_class": per_class,
         "speed": speed,
         "predictions": predictions,
+        "evaluation": evaluation,
     }
 
 

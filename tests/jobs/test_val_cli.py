@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lrnet.cli import main
+from lrnet.eval.coco_metrics import evaluate_coco
 from lrnet.eval.pr_curve import plot_pr_curve, pr_curves
 from tests.fixtures.predict_fixtures import make_checkpoint, make_yolo_dataset
 
@@ -27,11 +28,11 @@ def test_pr_curve_hand_worked(tmp_path):
         {"image_id": 1, "category_id": 5, "bbox": [60, 60, 10, 10], "score": 0.9},
         {"image_id": 1, "category_id": 5, "bbox": [10, 10, 20, 20], "score": 0.8},
     ]
-    curves = pr_curves(_gt(), dets, protocol="aitod")
+    curves = pr_curves(evaluate_coco(_gt(), dets, protocol="aitod"))
     assert list(curves["classes"]) == ["car"]
     assert curves["recall"].shape == (101,)
     np.testing.assert_allclose(curves["classes"]["car"], 0.5)
-    perfect = pr_curves(_gt(), dets[1:], protocol="coco")
+    perfect = pr_curves(evaluate_coco(_gt(), dets[1:], protocol="coco"))
     np.testing.assert_allclose(perfect["mean"], 1.0)
     assert plot_pr_curve(curves, tmp_path / "pr.png").stat().st_size > 1000
 
@@ -53,6 +54,7 @@ def test_val_cli_json_and_files(setup, capsys):
     assert set(summary["per_class"]) == {"c0", "c1", "c2"}
     assert summary["params"] > summary["params_fused"] > 0 and summary["gflops"] > 0
     assert set(summary["speed_ms"]) == {"preprocess", "inference", "postprocess"}
+    assert summary["evaluator"] in ("faster-coco-eval", "pycocotools")
     out = root / "runs" / "v"
     assert (out / "pr_curve.png").is_file()
     preds = json.loads((out / "predictions.json").read_text())
