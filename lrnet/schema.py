@@ -88,7 +88,7 @@ class Choice:
         return tuple(self.values() if callable(self.values) else self.values)
 
     def describe(self) -> str:
-        return "one of " + ", ".join(str(v) for v in self.allowed())
+        return "one of " + ", ".join(repr(v) if v == "" else str(v) for v in self.allowed())
 
     def check(self, name: str, value: Any) -> None:
         if value not in self.allowed():

@@ -53,6 +53,7 @@ def test_range_bounds_and_description():
         Range(32, multiple_of=32).check("size", 48)
     with pytest.raises(ConfigError, match="one of sgd, adamw"):
         Choice(("sgd", "adamw")).check("optimizer", "adam")
+    assert Choice(("", "nwd")).describe() == "one of '', nwd"  # an empty choice is visible
 
 
 @pytest.mark.parametrize(

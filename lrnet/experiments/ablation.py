@@ -73,6 +73,10 @@ _RSIOU = "rsiou"  # all three parts, the LR-Net default (focal=angle, alpha=0.5)
 # The NWD assigner (docs/SIMILARITY.md): NWD in the alignment metric, and sub-stride gts take their
 # topk nearest anchors, as the NWD paper's assigner is not limited to anchors inside the box.
 _NWD_ASSIGNER = (("assign_metric", "nwd"), ("assign_outside", True))
+# Every row trains with the paper's assigner (YOLOv8's: CIoU, anchors inside the box) unless the row,
+# or the table's shared options, name another: a model's default assigner (its YAML's
+# assign_metric:) may change, the paper's tables may not.
+PAPER_ASSIGNER = (("assign_metric", "ciou"), ("assign_outside", False))
 
 ABLATIONS: dict[str, Ablation] = {
     "components": Ablation(
@@ -289,8 +293,7 @@ def run_variant(
         train_fn(resume=str(last), **runtime)
     else:
         train_fn(
-            **train_overrides,
-            **dict(variant.options),
+            **{**dict(PAPER_ASSIGNER), **train_overrides, **dict(variant.options)},
             model=variant.model,
             box_loss=variant.box_loss,
             seed=seed,

@@ -19,7 +19,7 @@ from lrnet.losses.box import (
     resolve_box_loss,
     unregister_box_loss,
 )
-from lrnet.losses.detection import DetectionLoss, default_box_loss, distribution_focal_loss
+from lrnet.losses.detection import DetectionLoss, default_assigner, default_box_loss, distribution_focal_loss
 from lrnet.ops.box_geometry import (
     BoxGeometry,
     angle_cost,
@@ -49,6 +49,7 @@ __all__ = [
     "box_iou_value",
     "box_loss",
     "centre_distance_ratio",
+    "default_assigner",
     "default_box_loss",
     "distance_cost",
     "distance_gamma",

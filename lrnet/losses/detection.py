@@ -30,9 +30,11 @@ from lrnet.losses.box import BoxLoss, parse_box_loss_spec, resolve_box_loss
 from lrnet.nn import load_model_config, shipped_model_names
 from lrnet.nn.anchors import bbox2dist, dist2bbox, make_anchors
 from lrnet.nn.dfl import dfl_decode
+from lrnet.ops.similarity import registered_similarities
 
 DEFAULT_GAINS = (7.5, 0.5, 1.5)  # box, cls, dfl
 DEFAULT_BOX_LOSS = "ciou"  # a model config without a `box_loss:` key trains with YOLOv8's CIoU
+DEFAULT_ASSIGN_METRIC = "ciou"  # ... and without `assign_metric:`, with YOLOv8's assigner metric
 
 
 def default_box_loss(model: str | Path | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -52,21 +54,51 @@ def default_box_loss(model: str | Path | Mapping[str, Any]) -> tuple[str, dict[s
         raise ConfigError(f"{origin}: box_loss: {err}") from None
 
 
+def default_assigner(model: str | Path | Mapping[str, Any]) -> tuple[str, bool]:
+    """(assign_metric, assign_outside) a model trains with by default: its config's ``assign_metric:``
+    (a registered similarity, default ``ciou``, YOLOv8's) and ``assign_outside:`` (default false).
+
+    ``model`` is read as in `default_box_loss`. A run's `TrainConfig.assign_metric` /
+    `assign_outside`, when given, override these.
+    """
+    metric, origin = _model_setting(model, "assign_metric")
+    outside, _ = _model_setting(model, "assign_outside")
+    metric = DEFAULT_ASSIGN_METRIC if metric is None else str(metric)
+    if metric not in registered_similarities():
+        raise ConfigError(
+            f"{origin}: assign_metric: {metric!r} is not a registered similarity; use one of "
+            f"{', '.join(registered_similarities())}"
+        )
+    if outside is None:
+        outside = False
+    elif not isinstance(outside, bool):
+        raise ConfigError(f"{origin}: assign_outside: {outside!r} is not a boolean; write true or false")
+    return metric, outside
+
+
 def _box_loss_spec(model: str | Path | Mapping[str, Any]) -> tuple[str, str]:
     """(spec, where it comes from) of `default_box_loss`."""
+    spec, origin = _model_setting(model, "box_loss")
+    return str(spec or DEFAULT_BOX_LOSS), origin
+
+
+def _model_setting(model: str | Path | Mapping[str, Any], key: str) -> tuple[Any, str]:
+    """(value of top-level `key` or None, where it comes from) of a model config: a resolved config
+    dict, a YAML path, or a shipped name; a dict without the key (saved before configs named it) or
+    a path that does not exist falls back to the shipped config of the same name when there is one."""
     if isinstance(model, Mapping):
         name = str(model.get("name", "") or model.get("model", "") or "")
-        if model.get("box_loss"):
-            return str(model["box_loss"]), f"model config {name or 'dict'!r}"
+        if model.get(key) is not None and model.get(key) != "":
+            return model[key], f"model config {name or 'dict'!r}"
     else:
         name = str(model)
         if name and name not in shipped_model_names() and Path(name).is_file():
-            return str(load_model_config(name).get("box_loss") or DEFAULT_BOX_LOSS), name
+            return load_model_config(name).get(key), name
     stem = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
     stem = stem.removesuffix(".yaml").removesuffix(".yml")
     if stem in shipped_model_names():
-        return str(load_model_config(stem).get("box_loss") or DEFAULT_BOX_LOSS), stem
-    return DEFAULT_BOX_LOSS, name or "model"
+        return load_model_config(stem).get(key), stem
+    return None, name or "model"
 
 
 def distribution_focal_loss(pred_dist: Tensor, target: Tensor) -> Tensor:

@@ -45,6 +45,11 @@ from lrnet.training.recipe import check_recipe
 RETIRED_OPTIONS = frozenset({"adapt_threads"})
 
 
+def _assign_metrics() -> tuple[str, ...]:
+    """`assign_metric`'s values: a registered similarity, or "" for the model's default."""
+    return ("", *registered_similarities())
+
+
 @dataclass
 class TrainConfig:
     """All hyper-parameters of one training run; the `lrnet train` flags map 1:1 onto these fields.
@@ -185,13 +190,15 @@ class TrainConfig:
     )
     plots: bool = option(True, help="write results.png")
     assign_metric: str = option(
-        "ciou",
-        help="similarity in the assigner's alignment metric; ciou is YOLOv8's (docs/SIMILARITY.md)",
-        rule=Choice(registered_similarities),
+        "",
+        help="similarity in the assigner's alignment metric; ciou is YOLOv8's (docs/SIMILARITY.md); "
+        "empty = the model's default (its YAML's assign_metric:, else ciou)",
+        rule=Choice(_assign_metrics),
     )
-    assign_outside: bool = option(
-        False,
-        help="a gt holding no anchor centre takes its topk nearest anchors (sub-stride objects)",
+    assign_outside: bool | None = option(
+        None,
+        help="a gt holding no anchor centre takes its topk nearest anchors (sub-stride objects); "
+        "not given = the model's default (its YAML's assign_outside:, else false)",
     )
     nms_metric: str = option(
         "iou",

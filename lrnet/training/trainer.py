@@ -13,6 +13,7 @@ optimizer step, so a checkpoint never leaves accumulated gradients behind.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import math
 import os
@@ -39,7 +40,7 @@ from lrnet.fileio import (
     write_text_atomic,
 )
 from lrnet.losses.box import BoxLossConfig, parse_box_loss_spec, resolve_box_loss
-from lrnet.losses.detection import DetectionLoss, default_box_loss
+from lrnet.losses.detection import DetectionLoss, default_assigner, default_box_loss
 from lrnet.nn import build_model
 from lrnet.nn.config import load_model_config
 from lrnet.runtime.allocator import keep_freed_memory
@@ -150,6 +151,20 @@ def state_dict_hash(module: nn.Module) -> str:
     return h.hexdigest()
 
 
+def with_model_assigner(config: TrainConfig) -> TrainConfig:
+    """`config` with the assigner settings it leaves to the model (`assign_metric` "", `assign_outside`
+    None) filled from the model's config (`default_assigner`), so that args.yaml, the checkpoint and a
+    resumed run record the assigner the run trains with, whatever the model's default becomes."""
+    if config.assign_metric and config.assign_outside is not None:
+        return config
+    metric, outside = default_assigner(config.model)
+    return dataclasses.replace(
+        config,
+        assign_metric=config.assign_metric or metric,
+        assign_outside=outside if config.assign_outside is None else config.assign_outside,
+    )
+
+
 class Trainer:
     """Owns one training run; `Trainer(config).train()` or the `train(config)` function."""
 
@@ -171,7 +186,9 @@ class Trainer:
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
             saved["weights"] = ""  # the run's own weights are restored from last.pt
-            self.cfg = TrainConfig.from_dict(saved, source=str(ckpt_path))
+            for key, before in (("assign_metric", "ciou"), ("assign_outside", False)):
+                saved.setdefault(key, before)  # what every run trained with before the option existed
+            self.cfg = with_model_assigner(TrainConfig.from_dict(saved, source=str(ckpt_path)))
             check_finite_weights(self.ckpt["model"], ckpt_path)
             check_finite_weights(self.ckpt.get("train_model") or self.ckpt["model"], ckpt_path, "train_model")
             self.resume_path = ckpt_path
@@ -180,6 +197,7 @@ class Trainer:
             self.resume_path = None
             self.save_dir = Path(config.project) / config.name
             load_model_config(config.model)  # a wrong model or weights is refused before any run folder
+            self.cfg = with_model_assigner(config)
             if config.weights:
                 self.weights_source = load_weights_source(config.weights)
                 transfer_weights(build_model(config.model), self.weights_source)

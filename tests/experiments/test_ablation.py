@@ -8,9 +8,12 @@ import pytest
 from lrnet.errors import ConfigError, DataError
 from lrnet.experiments.ablation import (
     ABLATIONS,
+    PAPER_ASSIGNER,
     AblateOptions,
+    Variant,
     format_table,
     run_ablation,
+    run_variant,
     slug,
     summarize_run,
 )
@@ -292,3 +295,20 @@ def test_report_has_paired_table_that_removes_the_seed_shift(tmp_path):
     # the fake shifts every variant by 1 point per seed: unpaired std 1.00, paired differences exact
     assert "| SIoU* | lrnet-n |" in text and "21.00 ± 1.00 (+0.00)" in text
     assert "Difference from SIoU, seed by seed (paired):" in text and "| SIoU* | 3 | +0.00 ± 0.00 |" in text
+
+
+def test_ablation_rows_train_with_the_papers_assigner_unless_they_name_another(tmp_path):
+    """The paper's tables must not change when a model's default assigner does."""
+    calls: list[dict] = []
+    fake_train = _fake_train(calls)
+    paper = ABLATIONS["components"].variants[-1]
+    run_variant(paper, 0, tmp_path / "a" / "seed0", {"epochs": 1}, train_fn=fake_train)
+    nwd = Variant("nwd", "lrnet-n", "rsiou", (("assign_metric", "nwd"), ("assign_outside", True)))
+    run_variant(nwd, 0, tmp_path / "b" / "seed0", {"epochs": 1}, train_fn=fake_train)
+    run_variant(
+        paper, 0, tmp_path / "c" / "seed0", {"epochs": 1, "assign_metric": "iou"}, train_fn=fake_train
+    )
+    assert dict(PAPER_ASSIGNER) == {"assign_metric": "ciou", "assign_outside": False}
+    got = [(c["assign_metric"], c["assign_outside"]) for c in calls]
+    assert got == [("ciou", False), ("nwd", True), ("iou", False)]
+    assert calls[0]["model"] == "lrnet-n" and calls[0]["epochs"] == 1

@@ -33,15 +33,15 @@ def record(width, height, boxes):
 
 
 def test_defaults_and_choices():
-    cfg = TrainConfig()
+    cfg = TrainConfig()  # the assigner: the model's default (tests/training/test_model_assigner.py)
     assert (cfg.assign_metric, cfg.assign_outside, cfg.nms_metric, cfg.similarity_scale) == (
-        "ciou",
-        False,
+        "",
+        None,
         "iou",
         0.0,
     )
     rule = {f.name: f.metadata["rule"] for f in dataclasses.fields(TrainConfig)}["assign_metric"]
-    assert rule.allowed() == registered_similarities()
+    assert rule.allowed() == ("", *registered_similarities())
     assert parse_overrides(["assign-metric=nwd", "assign_outside=yes", "similarity_scale=8"]) == {
         "assign_metric": "nwd", "assign_outside": True, "similarity_scale": 8.0,
     }  # fmt: skip
