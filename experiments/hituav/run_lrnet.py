@@ -101,6 +101,12 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(Variant("lrnet-n mosaic off", "lrnet-n", "rsiou", (("mosaic", 0.0),)), ref=LRNET_N),
     Row(
+        Variant("lrnet yolov8n-p2 NWD assigner", "yolov8n-p2", "ciou", NWD_ASSIGNER),
+        ref="lrnet yolov8n-p2",
+        note="added 2026-12-03 after the NWD assigner's screening run: the cheaper model (no LFF) with "
+        "the assigner; against lrnet-n NWD assigner it is LFF's contribution under that assigner",
+    ),
+    Row(
         Variant("lrnet-n tiles", "lrnet-n", "rsiou", (("val", False),)),
         ref=LRNET_N,
         tiles=True,

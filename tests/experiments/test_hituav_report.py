@@ -68,7 +68,11 @@ def test_rows_are_data_with_unique_folders_and_known_references():
     assert [r.name for r in select_rows("lrnet-n_tiles,lrnet-n")] == ["lrnet-n", "lrnet-n tiles"]
     with pytest.raises(ConfigError, match="no lrnet row"):
         select_rows("nope")
-    assert {r.ref for r in ROWS[3:]} == {"lrnet-n"}
+    by_name = {r.name: r for r in ROWS}
+    for row in ROWS[3:]:  # every experiment is paired with the protocol row of its own model
+        assert (
+            row.ref in ("lrnet-n", "lrnet yolov8n-p2") and by_name[row.ref].variant.model == row.variant.model
+        )
 
 
 def _fake_run(root: Path, spec: report.RowSpec, seed: int, ap: float, apt: float, curve: list[float]) -> None:
