@@ -243,6 +243,14 @@ def score_file(run: Path, split: str) -> Path:
     return Path(run) / "scores" / f"{split}.json"
 
 
+def scored_status(split: str, metrics: dict[str, Any]) -> str:
+    """What a run script prints after scoring: the val AP; for test only that it is sealed (REAL.md's
+    amendment: test scores are read by `report.py --split test` for the final table, not from logs)."""
+    if split == "test":
+        return "scored (sealed: report.py --split test reads it)"
+    return f"scored: AP {100 * metrics['AP']:.2f}"
+
+
 def score_record(
     *,
     row: str,

@@ -289,7 +289,7 @@ def run_rows(opts: RunOptions) -> list[dict[str, Any]]:
                 entry["status"] = "already scored"
             else:
                 record = score_run(row, seed, run, opts.split, layout, opts.device, opts.workers, opts.smoke)
-                entry["status"] = f"scored: AP {100 * record['metrics']['AP']:.2f}"
+                entry["status"] = P.scored_status(opts.split, record["metrics"])
             if records is not None and P.score_file(run, opts.split).is_file():
                 P.keep_record(run, records, row.folder, seed)
             print(f"{row.name} seed {seed}: {entry['status']} ({run})")

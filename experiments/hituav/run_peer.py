@@ -317,7 +317,7 @@ def run_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
                 status = "already scored"
             else:
                 record = score_run(row, seed, run, args.split, layout, args.device, python, args.smoke)
-                status = f"scored: AP {100 * record['metrics']['AP']:.2f}"
+                status = P.scored_status(args.split, record["metrics"])
             if records is not None and P.score_file(run, args.split).is_file():
                 P.keep_record(run, records, row.folder, seed)
             print(f"{row.name} seed {seed}: {status} ({run})")

@@ -204,3 +204,9 @@ def test_a_run_kept_in_the_records_is_not_trained_again(tmp_path, monkeypatch):
     done = run_lrnet.run_rows(opts)
     assert [d["seed"] for d in done] == [0, 1] and trained == [1]  # seed 1 has no record: trained
     assert done[0]["status"].startswith("kept in") and done[1]["status"] == "not trained"
+
+
+def test_run_scripts_print_val_scores_and_keep_test_scores_sealed():
+    assert P.scored_status("val", {"AP": 0.1234}) == "scored: AP 12.34"
+    sealed = P.scored_status("test", {"AP": 0.1234})
+    assert "12.3" not in sealed and "sealed" in sealed
