@@ -207,25 +207,39 @@ def records_root(records: str, runs: str, smoke: bool) -> Path | None:
 
 
 def kept_elsewhere(run: Path, records: Path | None, folder: str, seed: int, split: str, rescore: bool) -> str:
-    """Why a run is skipped, or "" to train and score it: a run scored on `split` on another machine
-    (its score kept in `records`, its run folder `run` absent here) is not trained again unless
-    `rescore`."""
+    """Why a run is skipped, or "" to train and score it. A run trained on another machine (its
+    record in `records`, its run folder `run` absent here) is not trained again unless `rescore`:
+    when the record holds this split's score there is nothing to do; when it holds only other
+    splits', this split cannot be scored without the lost last.pt, and training again would make a
+    different run than the one recorded."""
     if records is None or rescore or (Path(run) / "done.json").is_file():
         return ""
-    path = score_file(run_dir(records, folder, seed), split)
-    if not path.is_file():
-        return ""
-    return f"kept in {shown(path)} (trained elsewhere; --rescore trains it again)"
+    kept = run_dir(records, folder, seed)
+    path = score_file(kept, split)
+    if path.is_file():
+        return f"kept in {shown(path)} (trained elsewhere; --rescore trains it again)"
+    others = sorted(p.stem for p in (kept / "scores").glob("*.json"))
+    if others:
+        return (
+            f"trained elsewhere ({shown(kept)} holds its {', '.join(others)} score, not {split}) and its "
+            f"last.pt is not here: not scored; --rescore trains it again and replaces the record"
+        )
+    return ""
 
 
 def keep_record(run: Path, records: Path, folder: str, seed: int) -> Path:
     """Copy the record of a scored run (`RECORD_FILES` that exist and every `scores/<split>.json`) to
-    `records/<folder>/seed<seed>/`, each file atomically; report.py reads the table from there."""
+    `records/<folder>/seed<seed>/`, each file atomically; report.py reads the table from there. A
+    score in the record that the run folder lacks belongs to an earlier training of the run
+    (`--rescore`) and is removed, so that a record never mixes two trainings."""
     run, dest = Path(run), run_dir(records, folder, seed)
     names = [n for n in RECORD_FILES if (run / n).is_file()]
     names += [f"scores/{p.name}" for p in sorted((run / "scores").glob("*.json"))]
     for name in names:
         write_bytes_atomic(dest / name, (run / name).read_bytes())
+    for stale in (dest / "scores").glob("*.json"):
+        if not (run / "scores" / stale.name).is_file():
+            stale.unlink()
     return dest
 
 

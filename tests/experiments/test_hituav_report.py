@@ -210,3 +210,34 @@ def test_run_scripts_print_val_scores_and_keep_test_scores_sealed():
     assert P.scored_status("val", {"AP": 0.1234}) == "scored: AP 12.34"
     sealed = P.scored_status("test", {"AP": 0.1234})
     assert "12.3" not in sealed and "sealed" in sealed
+
+
+def test_a_run_kept_for_val_only_is_not_trained_again_to_score_test(tmp_path, monkeypatch):
+    """Its last.pt was lost with the machine that trained it: training it again would make another
+    run than the recorded one, so test is not scored without --rescore, which replaces the record."""
+    from experiments.hituav import run_lrnet
+
+    data = tmp_path / "data"
+    layout = P.Layout(data)
+    layout.stamp.parent.mkdir(parents=True)
+    layout.stamp.write_text("{}")
+    records, runs = tmp_path / "records", tmp_path / "runs"
+    spec = {s.name: s for s in report.table_rows()}["lrnet-n"]
+    _fake_run(records, spec, 0, 0.1, 0.2, [0.1])
+    trained = []
+    monkeypatch.setattr(run_lrnet, "run_variant", lambda variant, seed, run, settings: trained.append(seed))
+    monkeypatch.setattr(run_lrnet, "score_run", lambda *a, **k: pytest.fail("nothing to score"))
+    opts = run_lrnet.RunOptions(
+        rows="lrnet-n", seeds="0", data=str(data), runs=str(runs), records=str(records)
+    )
+    opts.split = "test"
+    done = run_lrnet.run_rows(opts)
+    assert trained == [] and "holds its val score, not test" in done[0]["status"]
+    assert "--rescore" in done[0]["status"]
+
+    # --rescore: a new training; its record replaces the old one, stale val score included
+    _fake_run(runs, spec, 0, 0.3, 0.2, [0.1])
+    run = P.run_dir(runs, spec.folder, 0)
+    (run / "scores" / "val.json").rename(run / "scores" / "test.json")
+    kept = P.keep_record(run, records, spec.folder, 0)
+    assert sorted(p.name for p in (kept / "scores").glob("*.json")) == ["test.json"]
