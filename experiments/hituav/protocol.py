@@ -83,20 +83,40 @@ def eval_json_args(gt: str | Path, dt: str | Path) -> list[str]:
 @dataclass(frozen=True)
 class PeerRow:
     """An ultralytics row: its name in the table, the model YAML ultralytics builds it from (random
-    initialisation), and the row its paired deltas are taken against ('' = none)."""
+    initialisation), the row its paired deltas are taken against ('' = none), and the `RECIPE`
+    values it changes (`options`, each a key of `RECIPE`)."""
 
     name: str
     cfg: str
     ref: str = ""
+    options: tuple[tuple[str, Any], ...] = ()
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = [k for k, _ in self.options if k not in RECIPE]
+        if unknown:
+            raise ValueError(f"row {self.name!r}: options {unknown} are not recipe keys {sorted(RECIPE)}")
 
     @property
     def folder(self) -> str:
         return run_folder_name(self.name)
 
+    def recipe(self) -> dict[str, Any]:
+        """`RECIPE` with this row's options applied."""
+        return {**RECIPE, **dict(self.options)}
+
 
 PEER_ROWS = (
     PeerRow("ultralytics yolov8n", "yolov8n.yaml"),
     PeerRow("ultralytics yolov8n-p2", "yolov8n-p2.yaml", ref="ultralytics yolov8n"),
+    PeerRow(
+        "ultralytics yolov8n-p2 scale 0.25",
+        "yolov8n-p2.yaml",
+        ref="ultralytics yolov8n-p2",
+        options=(("scale", 0.25),),
+        note="added 2026-12-03 after lrnet-n scale 0.25's screening run: the same recipe change on the "
+        "peer, so that a gain of the recipe is not credited to the model",
+    ),
 )
 
 

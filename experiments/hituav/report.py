@@ -75,17 +75,24 @@ class RunScore:
     epoch_seconds: list[float] = field(default_factory=list)
 
 
+def peer_setting(row: P.PeerRow) -> str:
+    """The setting column of an ultralytics row: its loss and the recipe values it changes."""
+    return ", ".join(["CIoU (ultralytics)", *(f"{k}={v}" for k, v in row.options)])
+
+
 def table_rows() -> list[RowSpec]:
-    """The protocol's rows in table order: ultralytics' two, then lrnet's (`run_lrnet.ROWS`)."""
-    rows = [
-        RowSpec(r.name, "ultralytics", r.cfg.removesuffix(".yaml"), "CIoU (ultralytics)", r.folder, r.ref)
+    """The protocol's rows in table order: ultralytics' protocol rows, lrnet's (`run_lrnet.ROWS`),
+    then ultralytics' experiments (rows that change the recipe)."""
+    peer = [
+        RowSpec(r.name, "ultralytics", r.cfg.removesuffix(".yaml"), peer_setting(r), r.folder, r.ref, r.note)
         for r in P.PEER_ROWS
     ]
-    rows += [
+    lrnet = [
         RowSpec(r.name, "lrnet", r.variant.model, r.variant.describe_loss(), r.folder, r.ref, r.note)
         for r in ROWS
     ]
-    return rows
+    plain = [s for s, r in zip(peer, P.PEER_ROWS, strict=True) if not r.options]
+    return plain + lrnet + [s for s in peer if s not in plain]
 
 
 # -- the maths -------------------------------------------------------------------------------------

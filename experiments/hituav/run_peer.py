@@ -96,7 +96,7 @@ def train_args(row: P.PeerRow, seed: int, smoke: bool, layout: P.Layout, workers
     return {
         "data": str(layout.yolo_smoke_yaml if smoke else layout.yolo_yaml),
         "epochs": P.SMOKE_EPOCHS if smoke else P.EPOCHS,
-        **{k: v for k, v in P.RECIPE.items()},
+        **row.recipe(),
         "optimizer": P.OPTIMIZER.upper(),  # not "auto", which would pick AdamW for short runs
         **P.LOSS_GAINS,
         "cutmix": 0.0,

@@ -113,6 +113,21 @@ def test_train_args_give_the_protocols_recipe(tmp_path):
     TrainConfig(**P.RECIPE)  # every recipe value is also a valid lrnet training option
 
 
+def test_a_peer_experiment_row_changes_only_its_recipe_options(tmp_path):
+    layout = P.Layout(tmp_path)
+    by_name = {r.name: r for r in P.PEER_ROWS}
+    base, row = by_name["ultralytics yolov8n-p2"], by_name["ultralytics yolov8n-p2 scale 0.25"]
+    assert row.cfg == base.cfg and row.ref == base.name
+    plain = run_peer.train_args(base, seed=1, smoke=False, layout=layout, workers=1, device="cpu")
+    changed = run_peer.train_args(row, seed=1, smoke=False, layout=layout, workers=1, device="cpu")
+    assert plain["scale"] == 0.5 and changed["scale"] == 0.25
+    changed.pop("scale"), plain.pop("scale")
+    assert changed == plain
+    assert P.RECIPE["scale"] == 0.5  # the row does not change the protocol's recipe
+    with pytest.raises(ValueError, match="not recipe keys"):
+        P.PeerRow("typo", "yolov8n.yaml", options=(("scael", 0.25),))
+
+
 def test_peer_scripts_never_import_lrnet():
     allowed = {"ultralytics", "torch", "numpy", "experiments", "__future__"} | set(sys.stdlib_module_names)
     for script in ("run_peer.py", "protocol.py"):
