@@ -44,8 +44,13 @@ from lrnet.nn.summary import model_info
 from lrnet.schema import Choice, option
 from lrnet.training.plots import read_results_csv
 
-# Pairs compared besides each row's own reference: what issue #22 must show.
-EXTRA_PAIRS = (("lrnet-n", "ultralytics yolov8n-p2"), ("lrnet-n", "ultralytics yolov8n"))
+# Pairs compared besides each row's own reference: what issue #22 must show, and both models under
+# the recipe change that won on val (scale 0.25), so that the model's part of it shows apart.
+EXTRA_PAIRS = (
+    ("lrnet-n", "ultralytics yolov8n-p2"),
+    ("lrnet-n", "ultralytics yolov8n"),
+    ("lrnet-n scale 0.25", "ultralytics yolov8n-p2 scale 0.25"),
+)
 DELTA_METRICS = ("AP", "AP50", "APt", "APs")  # the paired table's columns; the verdict reads AP and APt
 VERDICT_METRICS = ("AP", "APt")
 CURVE_COLUMNS = {"lrnet": "metrics/AP50", "ultralytics": "metrics/mAP50(B)"}
