@@ -101,6 +101,13 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(Variant("lrnet-n mosaic off", "lrnet-n", "rsiou", (("mosaic", 0.0),)), ref=LRNET_N),
     Row(
+        Variant("lrnet-n EMA tau 100", "lrnet-n", "rsiou", (("ema_tau", 100.0),)),
+        ref=LRNET_N,
+        note="added 2026-12-04: after 435 optimizer steps tau 2000 has ramped the EMA decay only to 0.20 "
+        "(last.pt is nearly the last step's weights); with tau 100 it is 0.987, an average over about the "
+        "last 77 steps (2.7 epochs, the no-mosaic ones)",
+    ),
+    Row(
         Variant("lrnet yolov8n-p2 NWD assigner", "yolov8n-p2", "ciou", NWD_ASSIGNER),
         ref="lrnet yolov8n-p2",
         note="added 2026-12-03 after the NWD assigner's screening run: the cheaper model (no LFF) with "
