@@ -66,6 +66,10 @@ RECIPE: dict[str, Any] = {
     "mixup": 0.0,
     "copy_paste": 0.0,
 }
+# Both trainers' weight average: decay(updates) = decay * (1 - exp(-updates / tau)), YOLOv8's values.
+# Not an ultralytics train() argument: run_peer checks its default and sets a row's tau by callback.
+EMA = {"decay": 0.9999, "tau": 2000.0}
+TRAINER_OPTIONS = ("ema_tau",)  # row options besides RECIPE's keys
 LOSS_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
 ASSIGNER = {"topk": 10, "alpha": 0.5, "beta": 6.0}
 
@@ -84,7 +88,7 @@ def eval_json_args(gt: str | Path, dt: str | Path) -> list[str]:
 class PeerRow:
     """An ultralytics row: its name in the table, the model YAML ultralytics builds it from (random
     initialisation), the row its paired deltas are taken against ('' = none), and the `RECIPE`
-    values it changes (`options`, each a key of `RECIPE`)."""
+    values it changes (`options`, each a key of `RECIPE` or of `TRAINER_OPTIONS`)."""
 
     name: str
     cfg: str
@@ -93,17 +97,25 @@ class PeerRow:
     note: str = ""
 
     def __post_init__(self) -> None:
-        unknown = [k for k, _ in self.options if k not in RECIPE]
+        unknown = [k for k, _ in self.options if k not in RECIPE and k not in TRAINER_OPTIONS]
         if unknown:
-            raise ValueError(f"row {self.name!r}: options {unknown} are not recipe keys {sorted(RECIPE)}")
+            raise ValueError(
+                f"row {self.name!r}: options {unknown} are not recipe keys {sorted(RECIPE)} "
+                f"nor trainer options {list(TRAINER_OPTIONS)}"
+            )
 
     @property
     def folder(self) -> str:
         return run_folder_name(self.name)
 
     def recipe(self) -> dict[str, Any]:
-        """`RECIPE` with this row's options applied."""
-        return {**RECIPE, **dict(self.options)}
+        """`RECIPE` with this row's recipe options applied (ultralytics' train() arguments)."""
+        return {**RECIPE, **{k: v for k, v in self.options if k in RECIPE}}
+
+    @property
+    def ema_tau(self) -> float:
+        """The EMA's tau of this row's runs (`EMA`'s unless the row changes it)."""
+        return float(dict(self.options).get("ema_tau", EMA["tau"]))
 
 
 PEER_ROWS = (

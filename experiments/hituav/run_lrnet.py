@@ -155,6 +155,8 @@ def train_settings(layout: P.Layout, smoke: bool, device: str, workers: int, thr
         **P.RECIPE,
         "optimizer": P.OPTIMIZER,
         "ema": True,
+        "ema_decay": P.EMA["decay"],
+        "ema_tau": P.EMA["tau"],
         "epochs": P.SMOKE_EPOCHS if smoke else P.EPOCHS,
         "data": str(layout.smoke_yaml if smoke else layout.data_yaml),
         "device": device,

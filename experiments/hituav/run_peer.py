@@ -18,13 +18,16 @@ environment, into `scores/<split>.json`, the same file lrnet's runs get (`protoc
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import json
+import math
 import os
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,17 +137,50 @@ def _setup_ultralytics(runs: Path, threads: int) -> None:
     torch.set_num_threads(threads or max(len(os.sched_getaffinity(0)), 1))
 
 
+def check_ema_defaults() -> None:
+    """ultralytics' weight average must be the protocol's (`P.EMA`): it has no train() argument, so a
+    changed default would change every peer run silently."""
+    from ultralytics.utils.torch_utils import ModelEMA
+
+    params = inspect.signature(ModelEMA.__init__).parameters
+    found = {k: float(params[k].default) for k in P.EMA}
+    if found != P.EMA:
+        raise PeerError(f"ultralytics' ModelEMA defaults are {found}, the protocol's {P.EMA}")
+
+
+def ema_decay(updates: int, tau: float) -> float:
+    """The protocol's EMA decay after `updates` optimizer steps with warm-up constant `tau`."""
+    return P.EMA["decay"] * (1.0 - math.exp(-updates / tau))
+
+
+def ema_tau_callback(tau: float) -> Callable[[Any], None]:
+    """An ultralytics trainer callback that gives the trainer's EMA the warm-up constant `tau`."""
+
+    def set_tau(trainer: Any) -> None:
+        if trainer.ema is not None:
+            trainer.ema.decay = functools.partial(ema_decay, tau=tau)
+
+    return set_tau
+
+
 def train_run(row: P.PeerRow, seed: int, run: Path, args: dict[str, Any]) -> None:
     """Train (or resume) one run; `done.json` and `model.json` (params, GFLOPs at 640) when finished."""
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import get_flops, get_num_params
 
+    check_ema_defaults()
     last = run / "weights" / "last.pt"
+    resume = last.is_file()  # killed before done.json: ultralytics resumes from its own saved arguments
+    yolo = YOLO(str(last) if resume else row.cfg)
+    if row.ema_tau != P.EMA["tau"]:
+        # the trainer builds its EMA (again when resuming, again after a NaN recovery) before these
+        for event in ("on_pretrain_routine_end", "on_train_epoch_start"):
+            yolo.add_callback(event, ema_tau_callback(row.ema_tau))
     t0 = time.perf_counter()
-    if last.is_file():  # killed before done.json: ultralytics resumes from its own saved arguments
-        YOLO(str(last)).train(resume=True)
+    if resume:
+        yolo.train(resume=True)
     else:
-        YOLO(row.cfg).train(**args, project=str(run.parent), name=run.name)
+        yolo.train(**args, project=str(run.parent), name=run.name)
     seconds = time.perf_counter() - t0
     model = YOLO(str(last)).model
     P.write_json_atomic(

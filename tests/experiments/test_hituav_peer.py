@@ -144,3 +144,29 @@ def test_peer_scripts_never_import_lrnet():
             else:
                 continue
             assert roots <= allowed, f"{script} imports {roots - allowed}"
+
+
+def test_a_peer_row_may_change_the_ema_tau_which_a_callback_sets(tmp_path):
+    import types
+
+    row = P.PeerRow("ultralytics yolov8n-p2 EMA tau 100", "yolov8n-p2.yaml", options=(("ema_tau", 100.0),))
+    assert row.ema_tau == 100.0 and P.PEER_ROWS[1].ema_tau == P.EMA["tau"] == 2000.0
+    args = run_peer.train_args(row, seed=0, smoke=False, layout=P.Layout(tmp_path), workers=1, device="cpu")
+    assert "ema_tau" not in args  # not an ultralytics train() argument
+    assert args == run_peer.train_args(
+        P.PEER_ROWS[1], seed=0, smoke=False, layout=P.Layout(tmp_path), workers=1, device="cpu"
+    )
+    with pytest.raises(ValueError, match="nor trainer options"):
+        P.PeerRow("typo", "yolov8n.yaml", options=(("ema_tua", 100.0),))
+    # the callback's decay is lrnet's ModelEMA decay with the same tau (an independent implementation)
+    from torch import nn
+
+    from lrnet.training.ema import ModelEMA
+
+    trainer = types.SimpleNamespace(ema=types.SimpleNamespace(decay=None))
+    run_peer.ema_tau_callback(100.0)(trainer)
+    for updates in (0, 1, 100, 435, 5000):
+        reference = ModelEMA(nn.Linear(1, 1), P.EMA["decay"], 100.0, updates=updates).current_decay()
+        assert trainer.ema.decay(updates) == pytest.approx(reference, rel=1e-12)
+    assert trainer.ema.decay(435) == pytest.approx(0.98699, abs=1e-5)  # 0.9999 * (1 - e^-4.35)
+    run_peer.ema_tau_callback(100.0)(types.SimpleNamespace(ema=None))  # before the EMA exists: no-op

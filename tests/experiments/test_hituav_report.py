@@ -101,6 +101,18 @@ def _fake_run(root: Path, spec: report.RowSpec, seed: int, ap: float, apt: float
         P.write_json_atomic(run / "model.json", {"params": 2_927_088, "gflops_640": 12.359})
 
 
+def test_lrnet_rows_train_with_the_protocols_recipe_and_ema(tmp_path):
+    from experiments.hituav.run_lrnet import train_settings
+    from lrnet.training.train_config import TrainConfig
+
+    shared = train_settings(P.Layout(tmp_path), smoke=False, device="cpu", workers=1, threads=0)
+    assert {k: shared[k] for k in P.RECIPE} == P.RECIPE and shared["epochs"] == P.EPOCHS
+    assert (shared["ema_decay"], shared["ema_tau"]) == (P.EMA["decay"], P.EMA["tau"])
+    assert (TrainConfig().ema_decay, TrainConfig().ema_tau) == (0.9999, 2000.0)  # YOLOv8's, as the peer's
+    by_name = {r.name: r for r in ROWS}
+    assert dict(by_name["lrnet-n EMA tau 100"].variant.options) == {"ema_tau": 100.0}
+
+
 def test_lrnet_yolov8n_p2_has_ultralytics_parameter_count():
     # 2,927,088: ultralytics' own count of its 4-class yolov8n-p2 (the smoke run's model.json)
     model = build_model("yolov8n-p2", nc=len(P.CLASSES))
