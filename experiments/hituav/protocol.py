@@ -129,6 +129,13 @@ PEER_ROWS = (
         note="added 2026-12-03 after lrnet-n scale 0.25's screening run: the same recipe change on the "
         "peer, so that a gain of the recipe is not credited to the model",
     ),
+    PeerRow(
+        "ultralytics yolov8n-p2 EMA tau 100",
+        "yolov8n-p2.yaml",
+        ref="ultralytics yolov8n-p2",
+        options=(("ema_tau", 100.0),),
+        note="added 2026-12-04 after lrnet-n EMA tau 100's screening run: the same change on the peer",
+    ),
 )
 
 

@@ -50,6 +50,7 @@ EXTRA_PAIRS = (
     ("lrnet-n", "ultralytics yolov8n-p2"),
     ("lrnet-n", "ultralytics yolov8n"),
     ("lrnet-n scale 0.25", "ultralytics yolov8n-p2 scale 0.25"),
+    ("lrnet-n EMA tau 100", "ultralytics yolov8n-p2 EMA tau 100"),
 )
 DELTA_METRICS = ("AP", "AP50", "APt", "APs")  # the paired table's columns; the verdict reads AP and APt
 VERDICT_METRICS = ("AP", "APt")

@@ -62,9 +62,11 @@ def test_rows_are_data_with_unique_folders_and_known_references():
     assert names[:5] == [
         "ultralytics yolov8n", "ultralytics yolov8n-p2", "lrnet yolov8n", "lrnet yolov8n-p2", "lrnet-n"
     ]  # fmt: skip
-    assert names[-1] == "ultralytics yolov8n-p2 scale 0.25"  # the peer's experiments follow lrnet's rows
+    assert names[-2:] == ["ultralytics yolov8n-p2 scale 0.25", "ultralytics yolov8n-p2 EMA tau 100"]
+    # the peer's experiments follow lrnet's rows
     assert all(a in names and b in names for a, b in report.EXTRA_PAIRS)
-    assert specs[-1].setting == "CIoU (ultralytics), scale=0.25" and specs[-1].ref == "ultralytics yolov8n-p2"
+    assert specs[-2].setting == "CIoU (ultralytics), scale=0.25" and specs[-2].ref == "ultralytics yolov8n-p2"
+    assert specs[-1].setting == "CIoU (ultralytics), ema_tau=100.0"
     assert len({s.folder for s in specs}) == len(specs)
     assert all(not s.ref or s.ref in names for s in specs)
     assert all(P.run_folder_name(n) == slug(n) for n in names)  # both trainers' folders, one rule
