@@ -58,7 +58,7 @@ def test_range_bounds_and_description():
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("nbs", 0), ("ema_tau", 0.0), ("mosaic", 5.0), ("epochs", 0), ("lr0", math.nan), ("conf", 2.0),
+    [("nbs", 0), ("ema_tau", -1.0), ("mosaic", 5.0), ("epochs", 0), ("lr0", math.nan), ("conf", 2.0),
      ("iou", -0.5), ("max_det", -1), ("synthetic_train", -2), ("momentum", 1.0)],
 )  # fmt: skip
 def test_train_config_refuses_out_of_range(key, value):
@@ -68,8 +68,8 @@ def test_train_config_refuses_out_of_range(key, value):
 
 def test_train_config_yaml_uses_the_same_rules(tmp_path):
     cfg = tmp_path / "hyp.yaml"
-    cfg.write_text("ema_tau: 0\n")
-    with pytest.raises(ConfigError, match=r"ema_tau=0 is out of range; use > 0"):
+    cfg.write_text("ema_tau: -5\n")
+    with pytest.raises(ConfigError, match=r"ema_tau=-5 is out of range; use >= 0"):
         TrainConfig.from_yaml(cfg)
 
 

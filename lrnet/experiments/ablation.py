@@ -26,6 +26,7 @@ from lrnet.losses import parse_box_loss_spec
 from lrnet.nn import build_model
 from lrnet.nn.summary import model_info
 from lrnet.schema import Choice, check_options, option, option_fields, option_like
+from lrnet.training.ema import YOLOV8_EMA_TAU
 from lrnet.training.plots import read_results_csv
 from lrnet.training.train_config import TrainConfig
 from lrnet.training.trainer import train
@@ -77,6 +78,8 @@ _NWD_ASSIGNER = (("assign_metric", "nwd"), ("assign_outside", True))
 # or the table's shared options, name another: a model's default assigner (its YAML's
 # assign_metric:) may change, the paper's tables may not.
 PAPER_ASSIGNER = (("assign_metric", "ciou"), ("assign_outside", False))
+# ... and the paper's EMA warm-up (YOLOv8's tau 2000), which lrnet's default (auto) changes on short runs.
+PAPER_EMA = (("ema_tau", YOLOV8_EMA_TAU),)
 
 ABLATIONS: dict[str, Ablation] = {
     "components": Ablation(
@@ -293,7 +296,7 @@ def run_variant(
         train_fn(resume=str(last), **runtime)
     else:
         train_fn(
-            **{**dict(PAPER_ASSIGNER), **train_overrides, **dict(variant.options)},
+            **{**dict(PAPER_ASSIGNER), **dict(PAPER_EMA), **train_overrides, **dict(variant.options)},
             model=variant.model,
             box_loss=variant.box_loss,
             seed=seed,

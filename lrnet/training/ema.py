@@ -20,6 +20,22 @@ def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in unwrap_model(model).state_dict().items()}
 
 
+YOLOV8_EMA_TAU = 2000.0  # the paper's (YOLOv8's) warm-up constant, in optimizer updates
+AUTO_EMA_TAU_FRACTION = 0.25  # auto tau: this fraction of the run's updates, at most YOLOV8_EMA_TAU
+
+
+def auto_ema_tau(total_updates: int) -> float:
+    """The EMA warm-up constant for a run of `total_updates` optimizer updates: YOLOv8's 2000 for runs
+    of 8,000 updates or more (the paper's runs), a quarter of the run for shorter ones.
+
+    Why: with tau 2000 a short run ends with the decay still ramping (435 updates: 0.20), so its
+    "average" is nearly the last step's weights; a quarter of the run ramps it to 0.98 by the end
+    (experiments/REAL.md measured tau 100 on a 435-update run)."""
+    if total_updates < 1:
+        raise ValueError(f"total_updates={total_updates}: a run has at least one optimizer update")
+    return min(YOLOV8_EMA_TAU, AUTO_EMA_TAU_FRACTION * total_updates)
+
+
 class ModelEMA:
     """Keep `ema = d * ema + (1 - d) * model` over every floating-point state entry (weights and BN stats).
 

@@ -128,9 +128,10 @@ class TrainConfig:
         rule=Range(0, 1, lo_open=True, hi_open=True, example=0.9999),
     )
     ema_tau: float = option(
-        2000.0,
-        help="EMA warm-up constant tau in optimizer updates",
-        rule=Range(0, lo_open=True, example=2000.0),
+        0.0,
+        help="EMA warm-up constant tau in optimizer updates; 0 = auto: a quarter of the run's updates, "
+        "at most YOLOv8's 2000 (the paper's runs get 2000; a short run's average is then a real one)",
+        rule=Range(0, example=2000.0),
     )
     close_mosaic: int = option(10, help="disable mosaic for the last N epochs", rule=Range(0))
     max_grad_norm: float = option(10.0, help="gradient clipping max norm (0 disables)", rule=Range(0))

@@ -9,6 +9,7 @@ from lrnet.errors import ConfigError, DataError
 from lrnet.experiments.ablation import (
     ABLATIONS,
     PAPER_ASSIGNER,
+    PAPER_EMA,
     AblateOptions,
     Variant,
     format_table,
@@ -311,4 +312,5 @@ def test_ablation_rows_train_with_the_papers_assigner_unless_they_name_another(t
     assert dict(PAPER_ASSIGNER) == {"assign_metric": "ciou", "assign_outside": False}
     got = [(c["assign_metric"], c["assign_outside"]) for c in calls]
     assert got == [("ciou", False), ("nwd", True), ("iou", False)]
+    assert dict(PAPER_EMA) == {"ema_tau": 2000.0} and all(c["ema_tau"] == 2000.0 for c in calls)
     assert calls[0]["model"] == "lrnet-n" and calls[0]["epochs"] == 1

@@ -90,7 +90,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "train-imgsz": ([*TRAIN, "--imgsz", "100"], "imgsz=100 is not a multiple of 32"),
     "train-imgsz0": ([*TRAIN, "--imgsz", "0"], "imgsz=0 is out of range"),
     "train-nbs": ([*TRAIN, "--nbs", "0"], "nbs=0 is out of range"),
-    "train-ema-tau": ([*TRAIN, "--ema-tau", "0"], "ema_tau=0.0 is out of range"),
+    "train-ema-tau": ([*TRAIN, "--ema-tau", "-1"], "ema_tau=-1.0 is out of range"),
     "train-mosaic": ([*TRAIN, "--mosaic", "5"], "mosaic=5.0 is out of range"),
     "train-device": ([*TRAIN, "--device", "cuda"], "CUDA is not available"),
     "train-model": ([*TRAIN, "--model", "nope"], "unknown model 'nope'"),

@@ -26,7 +26,7 @@ def test_defaults_follow_spec():
     c = TrainConfig()
     assert (c.lr0, c.lrf, c.momentum, c.weight_decay) == (0.01, 0.01, 0.937, 5e-4)
     assert (c.warmup_epochs, c.warmup_momentum, c.warmup_bias_lr, c.nbs) == (3.0, 0.8, 0.1, 64)
-    assert (c.ema_decay, c.ema_tau, c.close_mosaic, c.max_grad_norm) == (0.9999, 2000.0, 10, 10.0)
+    assert (c.ema_decay, c.ema_tau, c.close_mosaic, c.max_grad_norm) == (0.9999, 0.0, 10, 10.0)  # tau: auto
     assert c.val_max_det == 1500 and TrainConfig(protocol="coco").val_max_det == 300
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lrnet.training.ema import ModelEMA
+from lrnet.training.ema import YOLOV8_EMA_TAU, ModelEMA, auto_ema_tau
 from lrnet.training.optim import (
     GROUP_BIAS,
     accumulation_steps,
@@ -90,3 +90,33 @@ def test_ema_matches_hand_recursion_and_tracks_buffers():
             torch.testing.assert_close(v.double(), reference[k], rtol=1e-6, atol=1e-6)
     assert ema.updates == 3
     assert not any(p.requires_grad for p in ema.ema.parameters())
+
+
+def test_auto_ema_tau_is_a_quarter_of_the_run_capped_at_yolov8s():
+    assert auto_ema_tau(435) == pytest.approx(108.75)  # the HIT-UAV protocol's 15 x 29 updates
+    assert auto_ema_tau(8000) == 2000.0 == YOLOV8_EMA_TAU  # from here on the paper's value
+    assert auto_ema_tau(30_000) == 2000.0  # the paper's VisDrone run: 300 epochs x ~101 updates
+    assert auto_ema_tau(1) == 0.25
+    # the point of it: the decay at the end of a short run, computed by hand
+    assert 0.9999 * (1 - math.exp(-435 / 2000.0)) == pytest.approx(0.1955, abs=1e-4)
+    assert 0.9999 * (1 - math.exp(-435 / auto_ema_tau(435))) == pytest.approx(0.9816, abs=1e-4)
+    with pytest.raises(ValueError, match="total_updates=0"):
+        auto_ema_tau(0)
+
+
+def test_the_trainer_resolves_auto_tau_from_the_runs_length_and_keeps_a_given_one(tmp_path, capsys):
+    from lrnet.training.train_config import TrainConfig
+    from lrnet.training.trainer import Trainer
+    from tests.fixtures.tiny_data import write_tiny_yolo
+
+    data = write_tiny_yolo(tmp_path / "data", n_train=8, n_val=2, size=64)
+    base = dict(model="yolov8n", data=str(data), imgsz=64, batch=4, nbs=4, workers=0, device="cpu", threads=1,
+                val=False, plots=False, tensorboard=False, project=str(tmp_path / "runs"))  # fmt: skip
+    auto = Trainer(TrainConfig(epochs=3, name="auto", **base))
+    auto.train()
+    assert auto.ema.tau == 3 * 2 * 0.25  # 3 epochs x 2 batches of 4, one update each (nbs = batch)
+    assert auto.ema.updates == 6
+    assert "EMA tau auto: 1.5 (6 optimizer updates in 3 epochs)" in capsys.readouterr().out
+    given = Trainer(TrainConfig(epochs=1, name="given", ema_tau=50.0, **base))
+    given.train()
+    assert given.ema.tau == 50.0 and "EMA tau auto" not in capsys.readouterr().out
