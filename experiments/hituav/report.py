@@ -51,6 +51,8 @@ EXTRA_PAIRS = (
     ("lrnet-n", "ultralytics yolov8n"),
     ("lrnet-n scale 0.25", "ultralytics yolov8n-p2 scale 0.25"),
     ("lrnet-n EMA tau 100", "ultralytics yolov8n-p2 EMA tau 100"),
+    ("lrnet-n EMA tau 100", "ultralytics yolov8n-p2"),  # lrnet's new default against the peer's
+    ("lrnet-n EMA tau 100", "ultralytics yolov8n"),
 )
 DELTA_METRICS = ("AP", "AP50", "APt", "APs")  # the paired table's columns; the verdict reads AP and APt
 VERDICT_METRICS = ("AP", "APt")
