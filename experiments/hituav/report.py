@@ -53,6 +53,7 @@ EXTRA_PAIRS = (
     ("lrnet-n EMA tau 100", "ultralytics yolov8n-p2 EMA tau 100"),
     ("lrnet-n EMA tau 100", "ultralytics yolov8n-p2"),  # lrnet's new default against the peer's
     ("lrnet-n EMA tau 100", "ultralytics yolov8n"),
+    ("lrnet yolov8n min side 16", "ultralytics yolov8n"),  # trainer parity with the peer's assigner rule
 )
 DELTA_METRICS = ("AP", "AP50", "APt", "APs")  # the paired table's columns; the verdict reads AP and APt
 VERDICT_METRICS = ("AP", "APt")

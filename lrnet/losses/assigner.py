@@ -63,6 +63,9 @@ class TaskAlignedAssigner(nn.Module):
         outside: a gt whose box holds no anchor centre takes as candidates the ``topk`` anchors whose
             centres are nearest to its centre (the order NWD and DotD give to a gt-sized box on each
             anchor), so that objects smaller than the stride still get positives. Off: YOLOv8's rule.
+        min_side: for the candidate test only, a gt side shorter than this (pixels) is enlarged to it
+            about the gt's centre, so a sub-stride gt holds the centres of nearby anchors (ultralytics
+            8.4's assigner does this with its second-finest stride). 0: off, YOLOv8's rule.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class TaskAlignedAssigner(nn.Module):
         overlap: str = "ciou",
         scale: float | None = None,
         outside: bool = False,
+        min_side: float = 0.0,
     ) -> None:
         super().__init__()
         if overlap not in OVERLAPS:
@@ -89,6 +93,11 @@ class TaskAlignedAssigner(nn.Module):
         self.overlap = overlap
         self.scale = scale
         self.outside = bool(outside)
+        if not float(min_side) >= 0:
+            raise ConfigError(
+                f"assigner min_side {min_side!r} must be 0 (off) or a positive number of pixels"
+            )
+        self.min_side = float(min_side)
 
     @torch.no_grad()
     def forward(
@@ -178,6 +187,11 @@ class TaskAlignedAssigner(nn.Module):
         """(B, M, A) bool: real gt whose box holds the anchor centre strictly inside (margin > eps)."""
         x, y = anc_points[:, 0], anc_points[:, 1]
         x1, y1, x2, y2 = (gt_bboxes[..., i : i + 1] for i in range(4))  # (B, M, 1) each
+        if self.min_side:
+            half = 0.5 * self.min_side
+            cx, cy = 0.5 * (x1 + x2), 0.5 * (y1 + y2)
+            x1, x2 = torch.minimum(x1, cx - half), torch.maximum(x2, cx + half)
+            y1, y2 = torch.minimum(y1, cy - half), torch.maximum(y2, cy + half)
         # Boolean comparisons against the broadcast (A,) row: one byte per pair, no float temporaries.
         inside = (x > x1 + self.eps) & (x < x2 - self.eps)
         inside &= y > y1 + self.eps

@@ -164,6 +164,8 @@ class DetectionLoss(nn.Module):
         assign_metric: the assigner's overlap (``ciou``, ``iou``, ``nwd``, ``dotd``: `lrnet.ops.similarity`).
         assign_scale: the length constant (pixels) of ``nwd``/``dotd`` in the assigner (None: 12.8).
         assign_outside: sub-stride gts take their ``topk`` nearest anchors (`TaskAlignedAssigner`).
+        assign_min_side: gt sides shorter than this (pixels) are enlarged to it for the candidate test
+            (`TaskAlignedAssigner`'s ``min_side``; 0: off).
     """
 
     def __init__(
@@ -180,6 +182,7 @@ class DetectionLoss(nn.Module):
         assign_metric: str = "ciou",
         assign_scale: float | None = None,
         assign_outside: bool = False,
+        assign_min_side: float = 0.0,
     ) -> None:
         super().__init__()
         if len(gains) != 3:
@@ -200,6 +203,7 @@ class DetectionLoss(nn.Module):
             overlap=assign_metric,
             scale=assign_scale,
             outside=assign_outside,
+            min_side=assign_min_side,
         )
 
     @classmethod

@@ -333,6 +333,7 @@ class Trainer:
         return DetectionLoss.from_model(
             model, box_loss=box.kind, box_options=box.options(), assign_metric=self.cfg.assign_metric,
             assign_scale=self.similarity_scales.assign, assign_outside=self.cfg.assign_outside,
+            assign_min_side=self.cfg.assign_min_side,
         )  # fmt: skip
 
     def _load_training_state(self, ckpt: dict[str, Any]) -> None:

@@ -206,3 +206,44 @@ def test_bad_assigner_options_are_config_errors():
         TaskAlignedAssigner(overlap="giou")
     with pytest.raises(ConfigError, match="-1"):
         TaskAlignedAssigner(overlap="nwd", scale=-1)
+
+
+def test_min_side_enlarges_a_sub_stride_gt_for_the_candidate_test_only():
+    """Hand-worked: the 3 x 3 gt [5, 8] centred at 6.5 holds no stride-8 centre (4, 12, ...); enlarged
+    to 16 x 16 about its centre it spans [-1.5, 14.5] and holds the centres 4 and 12 on each axis."""
+    anc = grid_anchors(64, [8])
+    A = anc.shape[0]
+    pd_bboxes = torch.cat((anc - 6.0, anc + 6.0), -1).unsqueeze(0)
+    pd_scores = torch.full((1, A, 2), 0.3)
+    labels, boxes, mask = one_gt(TINY_GT)
+    assert (
+        TaskAlignedAssigner(topk=10, num_classes=2, min_side=0.0)(
+            pd_scores, pd_bboxes, anc, labels, boxes, mask
+        )[3].sum()
+        == 0
+    )  # off: YOLOv8's rule
+    _, target_boxes, _, fg, _ = TaskAlignedAssigner(topk=10, num_classes=2, min_side=16.0)(
+        pd_scores, pd_bboxes, anc, labels, boxes, mask
+    )
+    chosen = sorted(tuple(anc[a].tolist()) for a in fg[0].nonzero().flatten().tolist())
+    assert chosen == [(4.0, 4.0), (4.0, 12.0), (12.0, 4.0), (12.0, 12.0)]
+    assert torch.equal(target_boxes[0, fg[0]], boxes[0, 0].expand(4, 4))  # the target stays the real box
+    # a gt already larger than min_side keeps exactly its own candidates
+    labels, big, mask = one_gt([10.0, 10.0, 30.0, 30.0])
+    plain = TaskAlignedAssigner(topk=10, num_classes=2)(pd_scores, pd_bboxes, anc, labels, big, mask)[3]
+    enlarged = TaskAlignedAssigner(topk=10, num_classes=2, min_side=16.0)(
+        pd_scores, pd_bboxes, anc, labels, big, mask
+    )[3]
+    assert torch.equal(plain, enlarged)
+    with pytest.raises(ConfigError, match="min_side -1"):
+        TaskAlignedAssigner(min_side=-1)
+
+
+def test_min_side_reaches_the_assigner_from_the_training_options():
+    from lrnet.training.train_config import TrainConfig
+
+    loss = DetectionLoss.from_model(build_model("yolov8n", nc=2), assign_min_side=16.0)
+    assert loss.assigner.min_side == 16.0 and DetectionLoss(nc=2).assigner.min_side == 0.0
+    assert TrainConfig().assign_min_side == 0.0
+    with pytest.raises(ConfigError, match="assign_min_side=-2"):
+        TrainConfig(assign_min_side=-2.0)
