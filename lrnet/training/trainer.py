@@ -279,7 +279,7 @@ class Trainer:
         self.lr_factor = (cosine_lr_lambda if cfg.cos_lr else linear_lr_lambda)(cfg.epochs, cfg.lrf)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lr_factor)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.ema = ModelEMA(self.model, cfg.ema_decay, self._ema_tau()) if cfg.ema else None
+        self.ema = ModelEMA(self.model, cfg.ema_decay, self._ema_tau(iterations)) if cfg.ema else None
         self.scale_rng = np.random.default_rng([cfg.seed, ctx.rank, 12])
 
         self.start_epoch, self.best_fitness, self.best_epoch = 0, -1.0, -1
@@ -287,12 +287,11 @@ class Trainer:
             self._load_training_state(self.ckpt)
         self.train_model = wrap_model(self.model, ctx, cfg.sync_bn)
 
-    def _ema_tau(self) -> float:
-        """`cfg.ema_tau`, or when it is 0 (auto) the tau of a run of this many optimizer updates
-        (at least: warm-up accumulates less) at this batch, data size and epochs."""
+    def _ema_tau(self, updates: int) -> float:
+        """`cfg.ema_tau`, or when it is 0 (auto) the tau of a run of `updates` optimizer updates (the
+        count `auto_iterations` gives the optimizer choice)."""
         if self.cfg.ema_tau:
             return self.cfg.ema_tau
-        updates = self.cfg.epochs * math.ceil(len(self.data.train_loader) / self.accumulate)
         tau = auto_ema_tau(updates)
         if self.ctx.is_main:
             print(f"EMA tau auto: {tau:g} ({updates} optimizer updates in {self.cfg.epochs} epochs)")
