@@ -54,6 +54,9 @@ EXTRA_PAIRS = (
     ("lrnet-n EMA tau 100", "ultralytics yolov8n-p2"),  # lrnet's new default against the peer's
     ("lrnet-n EMA tau 100", "ultralytics yolov8n"),
     ("lrnet yolov8n min side 16", "ultralytics yolov8n"),  # trainer parity with the peer's assigner rule
+    ("lrnet-n defaults", "ultralytics yolov8n-p2"),  # issue #22's must-show: lrnet-n's defaults ...
+    ("lrnet-n defaults", "ultralytics yolov8n"),  # ... against the peer as it ships
+    ("lrnet-n defaults", "lrnet-n EMA tau 100"),
 )
 DELTA_METRICS = ("AP", "AP50", "APt", "APs")  # the paired table's columns; the verdict reads AP and APt
 VERDICT_METRICS = ("AP", "APt")

@@ -120,6 +120,13 @@ ROWS: tuple[Row, ...] = (
         "last 77 steps (2.7 epochs, the no-mosaic ones)",
     ),
     Row(
+        Variant("lrnet-n defaults", "lrnet-n", "rsiou", (("ema_tau", 0.0),)),
+        ref=LRNET_N,
+        note="added 2026-12-04 after adopting the auto EMA tau (0: a quarter of the run's 435 updates, "
+        "108.75 here): lrnet-n exactly as `lrnet train --model lrnet-n` now trains it, the row issue "
+        "#22's must-show compares with the peer (lrnet-n EMA tau 100 is the experiment behind it)",
+    ),
+    Row(
         Variant("lrnet yolov8n-p2 NWD assigner", "yolov8n-p2", "ciou", NWD_ASSIGNER),
         ref="lrnet yolov8n-p2",
         note="added 2026-12-03 after the NWD assigner's screening run: the cheaper model (no LFF) with "

@@ -74,10 +74,10 @@ _RSIOU = "rsiou"  # all three parts, the LR-Net default (focal=angle, alpha=0.5)
 # The NWD assigner (docs/SIMILARITY.md): NWD in the alignment metric, and sub-stride gts take their
 # topk nearest anchors, as the NWD paper's assigner is not limited to anchors inside the box.
 _NWD_ASSIGNER = (("assign_metric", "nwd"), ("assign_outside", True))
-# Every row trains with the paper's assigner (YOLOv8's: CIoU, anchors inside the box) unless the row,
-# or the table's shared options, name another: a model's default assigner (its YAML's
-# assign_metric:) may change, the paper's tables may not.
-PAPER_ASSIGNER = (("assign_metric", "ciou"), ("assign_outside", False))
+# Every row trains with the paper's assigner (YOLOv8's: CIoU, candidates inside the box as it is)
+# unless the row, or the table's shared options, name another: a model's default assigner (its YAML's
+# assign_metric:, assign_min_side:) may change, the paper's tables may not.
+PAPER_ASSIGNER = (("assign_metric", "ciou"), ("assign_outside", False), ("assign_min_side", 0.0))
 # ... and the paper's EMA warm-up (YOLOv8's tau 2000), which lrnet's default (auto) changes on short runs.
 PAPER_EMA = (("ema_tau", YOLOV8_EMA_TAU),)
 

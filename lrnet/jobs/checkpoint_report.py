@@ -95,7 +95,9 @@ class CheckpointReport:
         add("box loss", f"{f['box_loss']}" + ("" if f["box_loss_from_run"] else " (the model's default)"))
         if f["assign_metric"] is not None:
             outside = "on" if f["assign_outside"] else "off"
-            add("assigner", f"task-aligned on {f['assign_metric']} (assign_outside {outside})")
+            side = f["assign_min_side"]
+            side_text = f", min side {side:g} px" if side else ""
+            add("assigner", f"task-aligned on {f['assign_metric']} (assign_outside {outside}{side_text})")
         if f["nms_metric"] is not None:
             add("val NMS", str(f["nms_metric"]))
         if f["similarity_scale"]:
@@ -260,6 +262,7 @@ def _fields(path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
         "box_loss_from_run": from_run,
         "assign_metric": args.get("assign_metric"),
         "assign_outside": args.get("assign_outside"),
+        "assign_min_side": _float(args.get("assign_min_side")),
         "nms_metric": args.get("nms_metric"),
         "similarity_scale": args.get("similarity_scale"),
         "data": args.get("data"),

@@ -16,6 +16,7 @@ Conventions (what ``DetectionLoss.__call__`` returns, precisely):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,15 +55,17 @@ def default_box_loss(model: str | Path | Mapping[str, Any]) -> tuple[str, dict[s
         raise ConfigError(f"{origin}: box_loss: {err}") from None
 
 
-def default_assigner(model: str | Path | Mapping[str, Any]) -> tuple[str, bool]:
-    """(assign_metric, assign_outside) a model trains with by default: its config's ``assign_metric:``
-    (a registered similarity, default ``ciou``, YOLOv8's) and ``assign_outside:`` (default false).
+def default_assigner(model: str | Path | Mapping[str, Any]) -> tuple[str, bool, float]:
+    """(assign_metric, assign_outside, assign_min_side) a model trains with by default: its config's
+    ``assign_metric:`` (a registered similarity, default ``ciou``, YOLOv8's), ``assign_outside:``
+    (default false) and ``assign_min_side:`` (pixels, default 0: YOLOv8's candidate rule).
 
     ``model`` is read as in `default_box_loss`. A run's `TrainConfig.assign_metric` /
-    `assign_outside`, when given, override these.
+    `assign_outside` / `assign_min_side`, when given, override these.
     """
     metric, origin = _model_setting(model, "assign_metric")
     outside, _ = _model_setting(model, "assign_outside")
+    min_side, side_origin = _model_setting(model, "assign_min_side")
     metric = DEFAULT_ASSIGN_METRIC if metric is None else str(metric)
     if metric not in registered_similarities():
         raise ConfigError(
@@ -73,7 +76,20 @@ def default_assigner(model: str | Path | Mapping[str, Any]) -> tuple[str, bool]:
         outside = False
     elif not isinstance(outside, bool):
         raise ConfigError(f"{origin}: assign_outside: {outside!r} is not a boolean; write true or false")
-    return metric, outside
+    return metric, outside, _min_side(min_side, side_origin)
+
+
+def _min_side(value: Any, origin: str) -> float:
+    """A config's ``assign_min_side:`` as pixels (None = 0, off); refuses what is not a finite number >= 0."""
+    if value is None:
+        return 0.0
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0:
+        raise ConfigError(
+            f"{origin}: assign_min_side: {value!r} is not a number of pixels >= 0; write e.g. 16, or 0 for "
+            "YOLOv8's candidate rule"
+        )
+    return float(value)
 
 
 def _box_loss_spec(model: str | Path | Mapping[str, Any]) -> tuple[str, str]:

@@ -201,10 +201,11 @@ class TrainConfig:
         help="a gt holding no anchor centre takes its topk nearest anchors (sub-stride objects); "
         "not given = the model's default (its YAML's assign_outside:, else false)",
     )
-    assign_min_side: float = option(
-        0.0,
+    assign_min_side: float | None = option(
+        None,
         help="assigner candidates: a gt side shorter than this many input pixels is enlarged to it about "
-        "its centre (sub-stride objects then hold nearby anchor centres); 0 = off, YOLOv8's rule",
+        "its centre (sub-stride objects then hold nearby anchor centres); 0 = off, YOLOv8's rule; "
+        "not given = the model's default (its YAML's assign_min_side:, else 0)",
         rule=Range(0, example=16.0),
     )
     nms_metric: str = option(

@@ -94,6 +94,8 @@ from lrnet.weights.checkpoint import (
 from lrnet.weights.transfer import SourceWeights, load_weights_source, transfer_weights
 
 LOSS_NAMES = ("box_loss", "cls_loss", "dfl_loss")
+# The assigner settings a checkpoint saved before each option existed trained with (YOLOv8's).
+ASSIGNER_BEFORE_OPTIONS = (("assign_metric", "ciou"), ("assign_outside", False), ("assign_min_side", 0.0))
 
 
 @dataclass
@@ -153,15 +155,17 @@ def state_dict_hash(module: nn.Module) -> str:
 
 def with_model_assigner(config: TrainConfig) -> TrainConfig:
     """`config` with the assigner settings it leaves to the model (`assign_metric` "", `assign_outside`
-    None) filled from the model's config (`default_assigner`), so that args.yaml, the checkpoint and a
-    resumed run record the assigner the run trains with, whatever the model's default becomes."""
-    if config.assign_metric and config.assign_outside is not None:
+    None, `assign_min_side` None) filled from the model's config (`default_assigner`), so that
+    args.yaml, the checkpoint and a resumed run record the assigner the run trains with, whatever the
+    model's default becomes."""
+    if config.assign_metric and config.assign_outside is not None and config.assign_min_side is not None:
         return config
-    metric, outside = default_assigner(config.model)
+    metric, outside, min_side = default_assigner(config.model)
     return dataclasses.replace(
         config,
         assign_metric=config.assign_metric or metric,
         assign_outside=outside if config.assign_outside is None else config.assign_outside,
+        assign_min_side=min_side if config.assign_min_side is None else config.assign_min_side,
     )
 
 
@@ -186,7 +190,7 @@ class Trainer:
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
             saved["weights"] = ""  # the run's own weights are restored from last.pt
-            for key, before in (("assign_metric", "ciou"), ("assign_outside", False)):
+            for key, before in ASSIGNER_BEFORE_OPTIONS:
                 saved.setdefault(key, before)  # what every run trained with before the option existed
             self.cfg = with_model_assigner(TrainConfig.from_dict(saved, source=str(ckpt_path)))
             check_finite_weights(self.ckpt["model"], ckpt_path)

@@ -309,8 +309,11 @@ def test_ablation_rows_train_with_the_papers_assigner_unless_they_name_another(t
     run_variant(
         paper, 0, tmp_path / "c" / "seed0", {"epochs": 1, "assign_metric": "iou"}, train_fn=fake_train
     )
-    assert dict(PAPER_ASSIGNER) == {"assign_metric": "ciou", "assign_outside": False}
-    got = [(c["assign_metric"], c["assign_outside"]) for c in calls]
-    assert got == [("ciou", False), ("nwd", True), ("iou", False)]
+    baseline = ABLATIONS["components"].variants[0]  # yolov8n: its YAML names assign_min_side 16
+    run_variant(baseline, 0, tmp_path / "d" / "seed0", {"epochs": 1}, train_fn=fake_train)
+    assert dict(PAPER_ASSIGNER) == {"assign_metric": "ciou", "assign_outside": False, "assign_min_side": 0.0}
+    got = [(c["assign_metric"], c["assign_outside"], c["assign_min_side"]) for c in calls]
+    assert got == [("ciou", False, 0.0), ("nwd", True, 0.0), ("iou", False, 0.0), ("ciou", False, 0.0)]
+    assert calls[3]["model"] == "yolov8n"
     assert dict(PAPER_EMA) == {"ema_tau": 2000.0} and all(c["ema_tau"] == 2000.0 for c in calls)
     assert calls[0]["model"] == "lrnet-n" and calls[0]["epochs"] == 1

@@ -31,6 +31,7 @@ ARGS = dict(
     box_loss="rsiou+dotd:ratio=0.5",
     assign_metric="nwd",
     assign_outside=True,
+    assign_min_side=4.0,
     similarity_scale=9.5,
     optimizer="adamw",
     seed=7,
@@ -86,7 +87,7 @@ def test_text_report_shows_what_was_saved(known, capsys):
     )
     assert "AR 0.5000  ARvt n/a" in lines[lines.index(next(x for x in lines if x.startswith("metrics"))) + 1]
     assert rows["box loss"] == "rsiou+dotd:ratio=0.5"
-    assert rows["assigner"] == "task-aligned on nwd (assign_outside on)"
+    assert rows["assigner"] == "task-aligned on nwd (assign_outside on, min side 4 px)"
     assert rows["val NMS"] == "iou"
     assert rows["sim. scale"] == "9.5 px"
     assert rows["data"] == "d.yaml"
@@ -109,6 +110,7 @@ def test_json_report_matches_the_saved_values(known, capsys):
     assert data["metrics"] == METRICS
     assert (data["box_loss"], data["box_loss_from_run"]) == ("rsiou+dotd:ratio=0.5", True)
     assert (data["assign_metric"], data["assign_outside"], data["similarity_scale"]) == ("nwd", True, 9.5)
+    assert data["assign_min_side"] == 4.0
     assert (data["batch"], data["optimizer"], data["seed"], data["ema_updates"]) == (8, "adamw", 7, 123)
     assert data["resumable"] is True and data["converted_from"] is None
     assert (data["date"], data["save_dir"], data["lrnet_version"]) == (

@@ -244,6 +244,6 @@ def test_min_side_reaches_the_assigner_from_the_training_options():
 
     loss = DetectionLoss.from_model(build_model("yolov8n", nc=2), assign_min_side=16.0)
     assert loss.assigner.min_side == 16.0 and DetectionLoss(nc=2).assigner.min_side == 0.0
-    assert TrainConfig().assign_min_side == 0.0
+    assert TrainConfig().assign_min_side is None  # the model's default (test_default_assigner.py)
     with pytest.raises(ConfigError, match="assign_min_side=-2"):
         TrainConfig(assign_min_side=-2.0)
