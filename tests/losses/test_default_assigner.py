@@ -38,8 +38,8 @@ def test_shipped_models_default_to_yolov8s_assigner_metric(name):
 
 
 def test_min_side_is_the_second_finest_stride_of_a_model_without_p2():
-    """The shipped value is derived from the model, not chosen per file: a model whose finest stride
-    is 8 names its second-finest stride; a model with P2 (finest stride 4) names none."""
+    """The shipped YAMLs follow one rule, checked against the built models' strides: a model whose
+    finest stride is 8 names its second-finest stride; a model with P2 (finest stride 4) names none."""
     for name in shipped_model_names():
         strides = sorted(int(s) for s in build_model(name, nc=1).stride.tolist())
         expected = float(strides[1]) if strides[0] == 8 else 0.0
