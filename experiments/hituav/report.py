@@ -57,6 +57,8 @@ EXTRA_PAIRS = (
     ("lrnet-n defaults", "ultralytics yolov8n-p2"),  # issue #22's must-show: lrnet-n's defaults ...
     ("lrnet-n defaults", "ultralytics yolov8n"),  # ... against the peer as it ships
     ("lrnet-n defaults", "lrnet-n EMA tau 100"),
+    ("lrnet yolov8n-p2 defaults", "lrnet-n defaults"),  # the cheaper variant against lrnet-n's defaults
+    ("lrnet yolov8n-p2 defaults", "ultralytics yolov8n-p2"),
 )
 DELTA_METRICS = ("AP", "AP50", "APt", "APs")  # the paired table's columns; the verdict reads AP and APt
 VERDICT_METRICS = ("AP", "APt")

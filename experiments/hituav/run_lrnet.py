@@ -127,6 +127,13 @@ ROWS: tuple[Row, ...] = (
         "#22's must-show compares with the peer (lrnet-n EMA tau 100 is the experiment behind it)",
     ),
     Row(
+        Variant("lrnet yolov8n-p2 defaults", "yolov8n-p2", "ciou", (("ema_tau", 0.0),)),
+        ref="lrnet yolov8n-p2",
+        note="added 2026-12-04 after the final table was opened (LFF + RSIoU measured null on val and "
+        "test): the cheaper model (12.2 against 15.0 GFLOPs) with lrnet's defaults, the variant issue "
+        "#22 asks to measure; its test score informs no choice, the recommendation reads val",
+    ),
+    Row(
         Variant("lrnet yolov8n-p2 NWD assigner", "yolov8n-p2", "ciou", NWD_ASSIGNER),
         ref="lrnet yolov8n-p2",
         note="added 2026-12-03 after the NWD assigner's screening run: the cheaper model (no LFF) with "
