@@ -70,6 +70,8 @@ class Row:
 
 NWD_ASSIGNER = (("assign_metric", "nwd"), ("assign_outside", True))  # docs/SIMILARITY.md
 DOTD_ASSIGNER = (("assign_metric", "dotd"), ("assign_outside", True))
+# lrnet's own defaults where the protocol pins another value: the auto EMA tau (0) instead of 2000.
+LRNET_DEFAULTS = (("ema_tau", 0.0),)
 LRNET_N = "lrnet-n"
 TILE_SLICING = SliceConfig(slice=320, overlap=0.2)  # as prepare.TILE: the tiles the row trained on
 
@@ -120,14 +122,14 @@ ROWS: tuple[Row, ...] = (
         "last 77 steps (2.7 epochs, the no-mosaic ones)",
     ),
     Row(
-        Variant("lrnet-n defaults", "lrnet-n", "rsiou", (("ema_tau", 0.0),)),
+        Variant("lrnet-n defaults", "lrnet-n", "rsiou", LRNET_DEFAULTS),
         ref=LRNET_N,
         note="added 2026-12-04 after adopting the auto EMA tau (0: a quarter of the run's 435 updates, "
         "108.75 here): lrnet-n exactly as `lrnet train --model lrnet-n` now trains it, the row issue "
         "#22's must-show compares with the peer (lrnet-n EMA tau 100 is the experiment behind it)",
     ),
     Row(
-        Variant("lrnet yolov8n-p2 defaults", "yolov8n-p2", "ciou", (("ema_tau", 0.0),)),
+        Variant("lrnet yolov8n-p2 defaults", "yolov8n-p2", "ciou", LRNET_DEFAULTS),
         ref="lrnet yolov8n-p2",
         note="added 2026-12-04 after the final table was opened (LFF + RSIoU measured null on val and "
         "test): the cheaper model (12.2 against 15.0 GFLOPs) with lrnet's defaults, the variant issue "

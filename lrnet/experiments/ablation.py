@@ -22,7 +22,7 @@ from typing import Any
 
 from lrnet.errors import ConfigError, DataError, InputFileNotFoundError
 from lrnet.fileio import save_figure_atomic, write_text_atomic
-from lrnet.losses import parse_box_loss_spec
+from lrnet.losses import YOLOV8_ASSIGNER, parse_box_loss_spec
 from lrnet.nn import build_model
 from lrnet.nn.summary import model_info
 from lrnet.schema import Choice, check_options, option, option_fields, option_like
@@ -77,7 +77,7 @@ _NWD_ASSIGNER = (("assign_metric", "nwd"), ("assign_outside", True))
 # Every row trains with the paper's assigner (YOLOv8's: CIoU, candidates inside the box as it is)
 # unless the row, or the table's shared options, name another: a model's default assigner (its YAML's
 # assign_metric:, assign_min_side:) may change, the paper's tables may not.
-PAPER_ASSIGNER = (("assign_metric", "ciou"), ("assign_outside", False), ("assign_min_side", 0.0))
+PAPER_ASSIGNER = YOLOV8_ASSIGNER
 # ... and the paper's EMA warm-up (YOLOv8's tau 2000), which lrnet's default (auto) changes on short runs.
 PAPER_EMA = (("ema_tau", YOLOV8_EMA_TAU),)
 

@@ -19,7 +19,13 @@ from lrnet.losses.box import (
     resolve_box_loss,
     unregister_box_loss,
 )
-from lrnet.losses.detection import DetectionLoss, default_assigner, default_box_loss, distribution_focal_loss
+from lrnet.losses.detection import (
+    YOLOV8_ASSIGNER,
+    DetectionLoss,
+    default_assigner,
+    default_box_loss,
+    distribution_focal_loss,
+)
 from lrnet.ops.box_geometry import (
     BoxGeometry,
     angle_cost,
@@ -35,6 +41,7 @@ from lrnet.ops.box_geometry import (
 
 __all__ = [
     "FOCAL_MODES",
+    "YOLOV8_ASSIGNER",
     "BoxGeometry",
     "BoxLoss",
     "BoxLossConfig",

@@ -36,6 +36,13 @@ from lrnet.ops.similarity import registered_similarities
 DEFAULT_GAINS = (7.5, 0.5, 1.5)  # box, cls, dfl
 DEFAULT_BOX_LOSS = "ciou"  # a model config without a `box_loss:` key trains with YOLOv8's CIoU
 DEFAULT_ASSIGN_METRIC = "ciou"  # ... and without `assign_metric:`, with YOLOv8's assigner metric
+# YOLOv8's assigner as `TrainConfig` options: what the paper trained with, and what every run trained
+# with before the options existed (CIoU, candidates inside the gt box as it is).
+YOLOV8_ASSIGNER = (
+    ("assign_metric", DEFAULT_ASSIGN_METRIC),
+    ("assign_outside", False),
+    ("assign_min_side", 0.0),
+)
 
 
 def default_box_loss(model: str | Path | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

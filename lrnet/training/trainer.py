@@ -40,7 +40,7 @@ from lrnet.fileio import (
     write_text_atomic,
 )
 from lrnet.losses.box import BoxLossConfig, parse_box_loss_spec, resolve_box_loss
-from lrnet.losses.detection import DetectionLoss, default_assigner, default_box_loss
+from lrnet.losses.detection import YOLOV8_ASSIGNER, DetectionLoss, default_assigner, default_box_loss
 from lrnet.nn import build_model
 from lrnet.nn.config import load_model_config
 from lrnet.runtime.allocator import keep_freed_memory
@@ -94,8 +94,6 @@ from lrnet.weights.checkpoint import (
 from lrnet.weights.transfer import SourceWeights, load_weights_source, transfer_weights
 
 LOSS_NAMES = ("box_loss", "cls_loss", "dfl_loss")
-# The assigner settings a checkpoint saved before each option existed trained with (YOLOv8's).
-ASSIGNER_BEFORE_OPTIONS = (("assign_metric", "ciou"), ("assign_outside", False), ("assign_min_side", 0.0))
 
 
 @dataclass
@@ -190,7 +188,7 @@ class Trainer:
             saved["resume"] = str(ckpt_path)
             saved["exist_ok"] = True
             saved["weights"] = ""  # the run's own weights are restored from last.pt
-            for key, before in ASSIGNER_BEFORE_OPTIONS:
+            for key, before in YOLOV8_ASSIGNER:
                 saved.setdefault(key, before)  # what every run trained with before the option existed
             self.cfg = with_model_assigner(TrainConfig.from_dict(saved, source=str(ckpt_path)))
             check_finite_weights(self.ckpt["model"], ckpt_path)
